@@ -1,0 +1,153 @@
+-- Times are INTEGER microseconds since the Unix epoch (UTC), NULL for "never",
+-- so they compare and sort as numbers. Lists and metadata are JSON text.
+
+CREATE TABLE users (
+    id               TEXT PRIMARY KEY,
+    username         TEXT NOT NULL DEFAULT '',
+    first_name       TEXT NOT NULL DEFAULT '',
+    last_name        TEXT NOT NULL DEFAULT '',
+    image_url        TEXT NOT NULL DEFAULT '',
+    password_hash    TEXT NOT NULL DEFAULT '',
+    public_metadata  TEXT NOT NULL DEFAULT '{}',
+    private_metadata TEXT NOT NULL DEFAULT '{}',
+    unsafe_metadata  TEXT NOT NULL DEFAULT '{}',
+    banned           BOOLEAN NOT NULL DEFAULT FALSE,
+    locked_until     INTEGER,
+    failed_attempts  INTEGER NOT NULL DEFAULT 0,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    last_sign_in_at  INTEGER,
+    last_active_at   INTEGER
+);
+CREATE UNIQUE INDEX users_username_key ON users (lower(username)) WHERE username <> '';
+CREATE INDEX users_created_idx ON users (created_at, id);
+
+CREATE TABLE email_addresses (
+    id          TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    email       TEXT NOT NULL,
+    email_lower TEXT NOT NULL,
+    verified    BOOLEAN NOT NULL DEFAULT FALSE,
+    is_primary  BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX email_addresses_email_key ON email_addresses (email_lower);
+CREATE UNIQUE INDEX email_addresses_primary_key ON email_addresses (user_id) WHERE is_primary;
+CREATE INDEX email_addresses_user_idx ON email_addresses (user_id, created_at);
+
+CREATE TABLE sessions (
+    id             TEXT PRIMARY KEY,
+    token_hash     BLOB NOT NULL UNIQUE,
+    user_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    auth_time      INTEGER NOT NULL,
+    amr            TEXT NOT NULL DEFAULT '[]',
+    user_agent     TEXT NOT NULL DEFAULT '',
+    ip_address     TEXT NOT NULL DEFAULT '',
+    created_at     INTEGER NOT NULL,
+    last_active_at INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    revoked_at     INTEGER
+);
+CREATE INDEX sessions_user_idx ON sessions (user_id);
+CREATE INDEX sessions_expires_idx ON sessions (expires_at);
+
+CREATE TABLE clients (
+    id                         TEXT PRIMARY KEY,
+    name                       TEXT NOT NULL,
+    secret_hash                BLOB,
+    auth_method                TEXT NOT NULL,
+    application_type           TEXT NOT NULL,
+    redirect_uris              TEXT NOT NULL DEFAULT '[]',
+    post_logout_redirect_uris  TEXT NOT NULL DEFAULT '[]',
+    grant_types                TEXT NOT NULL DEFAULT '[]',
+    response_types             TEXT NOT NULL DEFAULT '[]',
+    scopes                     TEXT NOT NULL DEFAULT '[]',
+    cors_origins               TEXT NOT NULL DEFAULT '[]',
+    jwks_uri                   TEXT NOT NULL DEFAULT '',
+    jwks                       TEXT NOT NULL DEFAULT '',
+    access_token_format        TEXT NOT NULL,
+    access_token_ttl_seconds   INTEGER NOT NULL,
+    id_token_ttl_seconds       INTEGER NOT NULL,
+    refresh_idle_ttl_seconds   INTEGER NOT NULL,
+    refresh_max_ttl_seconds    INTEGER NOT NULL,
+    id_token_userinfo_claims   BOOLEAN NOT NULL,
+    first_party                BOOLEAN NOT NULL,
+    source                     TEXT NOT NULL,
+    created_at                 INTEGER NOT NULL,
+    updated_at                 INTEGER NOT NULL
+);
+CREATE INDEX clients_created_idx ON clients (created_at, id);
+
+CREATE TABLE auth_requests (
+    id                    TEXT PRIMARY KEY,
+    client_id             TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    redirect_uri          TEXT NOT NULL,
+    state                 TEXT NOT NULL DEFAULT '',
+    nonce                 TEXT NOT NULL DEFAULT '',
+    scopes                TEXT NOT NULL DEFAULT '[]',
+    response_type         TEXT NOT NULL,
+    response_mode         TEXT NOT NULL DEFAULT '',
+    code_challenge        TEXT NOT NULL DEFAULT '',
+    code_challenge_method TEXT NOT NULL DEFAULT '',
+    prompt                TEXT NOT NULL DEFAULT '[]',
+    max_age               INTEGER NOT NULL DEFAULT -1,
+    login_hint            TEXT NOT NULL DEFAULT '',
+    ui_locales            TEXT NOT NULL DEFAULT '[]',
+    acr_values            TEXT NOT NULL DEFAULT '[]',
+    user_id               TEXT NOT NULL DEFAULT '',
+    session_id            TEXT NOT NULL DEFAULT '',
+    auth_time             INTEGER,
+    amr                   TEXT NOT NULL DEFAULT '[]',
+    done                  BOOLEAN NOT NULL DEFAULT FALSE,
+    code_hash             BLOB UNIQUE,
+    code_used_at          INTEGER,
+    created_at            INTEGER NOT NULL,
+    expires_at            INTEGER NOT NULL
+);
+CREATE INDEX auth_requests_expires_idx ON auth_requests (expires_at);
+
+CREATE TABLE refresh_tokens (
+    id              TEXT PRIMARY KEY,
+    token_hash      BLOB NOT NULL UNIQUE,
+    family_id       TEXT NOT NULL,
+    client_id       TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    user_id         TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    session_id      TEXT NOT NULL DEFAULT '',
+    auth_request_id TEXT NOT NULL DEFAULT '',
+    scopes          TEXT NOT NULL DEFAULT '[]',
+    audience        TEXT NOT NULL DEFAULT '[]',
+    amr             TEXT NOT NULL DEFAULT '[]',
+    auth_time       INTEGER,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    family_expires  INTEGER NOT NULL,
+    rotated_at      INTEGER,
+    replaced_by     TEXT NOT NULL DEFAULT '',
+    revoked_at      INTEGER
+);
+CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_user_idx ON refresh_tokens (user_id, client_id);
+CREATE INDEX refresh_tokens_auth_request_idx ON refresh_tokens (auth_request_id) WHERE auth_request_id <> '';
+CREATE INDEX refresh_tokens_family_expires_idx ON refresh_tokens (family_expires);
+
+CREATE TABLE signing_keys (
+    id                    TEXT PRIMARY KEY,
+    algorithm             TEXT NOT NULL,
+    state                 TEXT NOT NULL CHECK (state IN ('next', 'current', 'retired')),
+    private_key_encrypted BLOB NOT NULL,
+    public_key_jwk        TEXT NOT NULL,
+    created_at            INTEGER NOT NULL,
+    activated_at          INTEGER,
+    retired_at            INTEGER,
+    delete_after          INTEGER
+);
+CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys (algorithm) WHERE state = 'current';
+
+CREATE TABLE events (
+    id            TEXT PRIMARY KEY,
+    type          TEXT NOT NULL,
+    payload       TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    dispatched_at INTEGER
+);
+CREATE INDEX events_pending_idx ON events (created_at, id) WHERE dispatched_at IS NULL;
