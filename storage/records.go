@@ -200,8 +200,10 @@ type AuthRequests interface {
 	GetAuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error)
 	// CompleteAuthRequest records who authenticated and marks it done.
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error
-	// SaveAuthCode attaches a code hash to a done request.
-	SaveAuthCode(ctx context.Context, id string, codeHash []byte) error
+	// SaveAuthCode attaches a code hash to a done request and shortens its
+	// expiry to the code's (codes live for seconds, requests for minutes). A
+	// request that is not done is ErrConflict.
+	SaveAuthCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error
 	// ClaimAuthCode marks the code used and returns its request, atomically:
 	// of two concurrent claims exactly one succeeds. A code already used
 	// returns the request together with ErrConflict, so the caller can revoke

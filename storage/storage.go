@@ -21,6 +21,9 @@ var (
 	// ErrInvalid means the record given cannot be stored as it is; the
 	// wrapped message names the field.
 	ErrInvalid = errors.New("storage: invalid record")
+	// ErrSchemaTooNew means the database was migrated by a newer Usher than
+	// this one; running would risk misreading its data.
+	ErrSchemaTooNew = errors.New("storage: database schema is newer than this binary")
 )
 
 // Tx is every per-area store, bound to one transaction or to the database.
@@ -65,9 +68,8 @@ func (s SchemaStatus) UpToDate() bool { return s.Current == s.Latest }
 
 // Migration names one schema change.
 type Migration struct {
-	Version   int
-	Name      string
-	AppliedAt time.Time // zero when pending
+	Version int
+	Name    string
 }
 
 // Page selects a slice of a list ordered newest first.

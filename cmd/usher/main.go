@@ -1,0 +1,107 @@
+// Command usher runs the Usher identity server and its operator tasks:
+// serve, migrate, version. It is the only package that knows every other
+// one, and wires them together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// exitUsage is the exit code for a command line that could not be parsed.
+const exitUsage = 2
+
+const usageText = `Usher is a self-hosted OpenID Connect identity provider.
+
+Usage:
+  usher serve [--config FILE]            run the server
+  usher migrate up|status [--config FILE] apply or show database migrations
+  usher version                          print the version
+  usher help                             show this text
+
+Settings come from defaults, then the YAML file named by --config, then
+USHER_* environment variables (USHER_*_FILE reads a value from a file).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// usageError is a command line that does not parse; it exits with 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// run executes one command and returns the process exit code. Every failure
+// is printed as one "usher: ..." line on stderr.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, environ, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "usher: %v\n", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "Run 'usher help' for usage.")
+		return exitUsage
+	}
+	return 1
+}
+
+func dispatch(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return &usageError{"no command given"}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serveCommand(ctx, rest, environ, stdout, stderr)
+	case "migrate":
+		return migrateCommand(ctx, rest, environ, stdout, stderr)
+	case "version", "--version":
+		if len(rest) > 0 {
+			return &usageError{"version takes no arguments"}
+		}
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usageText)
+		return nil
+	default:
+		return &usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+}
+
+// parseFlags parses a subcommand's flags, allowing them before or after its
+// positional arguments, and returns the positional ones.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
+	fs.SetOutput(stderr)
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}

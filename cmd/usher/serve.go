@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/usher-id/usher/config"
+	"github.com/usher-id/usher/internal/health"
+)
+
+func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("usher serve", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	pos, err := parseFlags(fs, args, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return &usageError{fmt.Sprintf("serve takes no arguments, got %q", pos[0])}
+	}
+	cfg, err := loadConfig(*cfgPath, environ)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	db, err := openStorage(ctx, cfg, cfg.Database.MigrateOnStart)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error("closing the database", "err", err)
+		}
+	}()
+	st, err := db.SchemaStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if !st.UpToDate() {
+		log.Warn("the database schema is behind: /readyz answers 503 until you run usher migrate up",
+			"schema_version", st.Current, "schema_latest", st.Latest)
+	}
+
+	mux := http.NewServeMux()
+	health.Routes(mux, db, log)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	printWelcome(stdout, cfg, ln.Addr().String(), db.Describe(), describeSchema(st))
+	log.Info("usher started", "version", version, "issuer", cfg.Issuer, "listen", ln.Addr().String())
+	return serveUntilDone(ctx, srv, ln, cfg.ShutdownTimeout.Std(), log)
+}
+
+// serveUntilDone serves on ln until ctx ends, then stops accepting and gives
+// in-flight requests up to grace to finish.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, grace time.Duration, log *slog.Logger) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "grace", grace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("requests still running after %s were cut off", grace)
+		}
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("usher stopped")
+	return nil
+}
+
+func printWelcome(w io.Writer, cfg config.Config, addr, data, schema string) {
+	fmt.Fprintf(w, `
+  Usher is running.
+
+  Issuer     %s
+  Listening  %s
+  Data       %s (%s)
+  Health     %s/healthz and %s/readyz
+
+  Configure with --config usher.yaml or USHER_* variables (see the README).
+  Stop with Ctrl-C.
+
+`, cfg.Issuer, addr, data, schema, cfg.Issuer, cfg.Issuer)
+}
