@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -148,11 +150,15 @@ func connectReason(err error) string {
 	if errors.As(err, &pe) {
 		return fmt.Sprintf("%s (SQLSTATE %s)", pe.Message, pe.Code)
 	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) && ce.Unwrap() != nil {
-		return ce.Unwrap().Error()
+	// pgx tries each address (and TLS, then plain) and reports every
+	// attempt on its own line; one line per distinct reason is enough.
+	var reasons []string
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !slices.Contains(reasons, line) {
+			reasons = append(reasons, line)
+		}
 	}
-	return err.Error()
+	return strings.Join(reasons, "; ")
 }
 
 // Migrate applies pending migrations and returns the resulting status.

@@ -1,0 +1,361 @@
+// Package config holds Usher's settings: defaults, then a YAML file, then
+// USHER_* environment variables, and Validate reports every problem at once.
+//
+// Adding a setting is one struct field with a yaml tag plus its rule in
+// Validate: environment variable names and the Settings reference are
+// derived from the yaml tags by reflection, so they cannot drift apart.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is every setting Usher reads at start-up.
+type Config struct {
+	// Issuer is the exact OpenID Connect issuer identifier; clients compare
+	// it byte for byte, which is why Validate is strict about its shape.
+	Issuer          string   `yaml:"issuer"`
+	Listen          string   `yaml:"listen"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	Database        Database `yaml:"database"`
+	Log             Log      `yaml:"log"`
+}
+
+// Database selects and tunes the storage backend.
+type Database struct {
+	// URL is a file path, sqlite:PATH or file:PATH for SQLite, or a
+	// postgres:// or postgresql:// URL for PostgreSQL.
+	URL            string `yaml:"url"`
+	MaxConns       int    `yaml:"max_conns"`
+	MigrateOnStart bool   `yaml:"migrate_on_start"`
+}
+
+// Log configures the server's log output.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Default returns the settings used when neither the file nor the
+// environment says otherwise. They are enough to try Usher on one machine.
+func Default() Config {
+	return Config{
+		Issuer:          "http://localhost:8080",
+		Listen:          "localhost:8080",
+		ShutdownTimeout: Duration(15 * time.Second),
+		Database: Database{
+			URL:            "usher.db",
+			MaxConns:       10,
+			MigrateOnStart: true,
+		},
+		Log: Log{
+			Level:  "info",
+			Format: "text",
+		},
+	}
+}
+
+// Duration is a time.Duration written as a Go duration string ("15s",
+// "2m") in YAML and the environment, since bare integers would be
+// nanoseconds and easy to get wrong.
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String formats d like time.Duration does, so it reads back the same.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML accepts a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return typeError(n, "expected a duration like 15s or 2m")
+	}
+	v, err := parseDuration(n.Value)
+	if err != nil {
+		return typeError(n, err.Error())
+	}
+	*d = v
+	return nil
+}
+
+// typeError returns the error type yaml.v3 collects and keeps decoding
+// after; any other error would abort the file at the first bad value.
+func typeError(n *yaml.Node, msg string) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, msg)}}
+}
+
+// MarshalYAML writes d as a Go duration string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+func parseDuration(s string) (Duration, error) {
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration like 15s or 2m", s)
+	}
+	return Duration(v), nil
+}
+
+// Problems is every reason a configuration was rejected, so an operator can
+// fix them all in one pass instead of one restart per mistake.
+type Problems struct {
+	List []string
+}
+
+func (p *Problems) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid configuration:")
+	for _, s := range p.List {
+		b.WriteString("\n  - ")
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+func (p *Problems) add(format string, args ...any) {
+	p.List = append(p.List, fmt.Sprintf(format, args...))
+}
+
+// err returns nil rather than an empty *Problems, which would be a non-nil
+// error interface.
+func (p *Problems) err() error {
+	if len(p.List) == 0 {
+		return nil
+	}
+	return p
+}
+
+// Load returns Default overlaid with the YAML file at path (skipped when
+// path is empty) and then with USHER_* variables from environ, which has the
+// form of os.Environ. Every problem found is returned in one *Problems; the
+// Config is the zero value whenever the error is not nil.
+func Load(path string, environ []string) (Config, error) {
+	c := Default()
+	var p Problems
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is already in our message
+			}
+			p.add("config file %s: %v", path, err)
+		} else {
+			decodeYAML(data, path, &c, &p)
+		}
+	}
+	applyEnv(&c, settings, environ, os.ReadFile, &p)
+	if err := c.Validate(); err != nil {
+		p.List = append(p.List, err.(*Problems).List...)
+	}
+	if err := p.err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+var unknownField = regexp.MustCompile(`^(line \d+): field (.+) not found in type `)
+
+// decodeYAML overlays data onto c. Keys yaml.v3 does not know are errors
+// because a misspelt key would otherwise silently leave the default in place.
+func decodeYAML(data []byte, name string, c *Config, p *Problems) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(c)
+	var te *yaml.TypeError
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		return // an empty file sets nothing
+	case errors.As(err, &te):
+		for _, e := range te.Errors {
+			if m := unknownField.FindStringSubmatch(e); m != nil {
+				e = fmt.Sprintf("%s: unknown setting %q", m[1], m[2])
+			}
+			p.add("config file %s: %s", name, e)
+		}
+	default:
+		p.add("config file %s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+		return // the parser stopped, so there is no next document to find
+	}
+	// A second document would be ignored without this check, and whatever
+	// the operator put in it would silently not apply.
+	var rest yaml.Node
+	if err := dec.Decode(&rest); !errors.Is(err, io.EOF) {
+		p.add("config file %s: holds more than one YAML document; keep all settings in one", name)
+	}
+}
+
+var validLevels = []string{"debug", "info", "warn", "error"}
+var validFormats = []string{"text", "json"}
+
+// Validate reports every setting that is out of range or malformed, as a
+// *Problems, or returns nil.
+func (c Config) Validate() error {
+	var p Problems
+	c.validateIssuer(&p)
+
+	// Any host is acceptable; an empty one means every interface.
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		p.add("%s: %q is not host:port, like localhost:8080 or :8080", label("listen"), c.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add("%s: port %q in %q is not a number from 0 to 65535", label("listen"), port, c.Listen)
+	}
+
+	if t := c.ShutdownTimeout.Std(); t <= 0 || t > 10*time.Minute {
+		p.add("%s: %s is not between 0s (exclusive) and 10m", label("shutdown_timeout"), t)
+	}
+
+	c.validateDatabaseURL(&p)
+	if n := c.Database.MaxConns; n < 1 || n > 1000 {
+		p.add("%s: %d is not from 1 to 1000", label("database.max_conns"), n)
+	}
+
+	if !slices.Contains(validLevels, c.Log.Level) {
+		p.add("%s: %q is not one of %s", label("log.level"), c.Log.Level, strings.Join(validLevels, ", "))
+	}
+	if !slices.Contains(validFormats, c.Log.Format) {
+		p.add("%s: %q is not one of %s", label("log.format"), c.Log.Format, strings.Join(validFormats, ", "))
+	}
+	return p.err()
+}
+
+func (c Config) validateIssuer(p *Problems) {
+	l := label("issuer")
+	u, err := url.Parse(c.Issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		p.add("%s: %q is not an absolute http or https URL", l, c.Issuer)
+		return
+	}
+	if u.Host == "" {
+		p.add("%s: %q has no host", l, c.Issuer)
+	}
+	if u.User != nil {
+		p.add("%s: %q must not contain a user name or password", l, c.Issuer)
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		p.add("%s: %q must not have a query", l, c.Issuer)
+	}
+	if u.Fragment != "" || strings.Contains(c.Issuer, "#") {
+		p.add("%s: %q must not have a fragment", l, c.Issuer)
+	}
+	// Clients build discovery URLs by appending to the issuer and compare it
+	// exactly, so "https://id.example/" and "https://id.example" differ.
+	if strings.HasSuffix(u.Path, "/") {
+		p.add("%s: %q ends in a slash; remove the trailing slash", l, c.Issuer)
+	}
+	if u.Scheme == "http" && u.Host != "" && !IsLocalhost(u.Hostname()) {
+		p.add("%s: %q uses plain http, which is only allowed for localhost; use https", l, c.Issuer)
+	}
+}
+
+// schemePrefix matches a URL scheme. One-letter schemes are left out so
+// Windows paths such as C:\usher.db count as plain paths.
+var schemePrefix = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]+):`)
+
+func (c Config) validateDatabaseURL(p *Problems) {
+	l := label("database.url")
+	raw := c.Database.URL
+	if strings.TrimSpace(raw) == "" {
+		p.add("%s: must be set", l)
+		return
+	}
+	if c.DatabaseKind() == "postgres" {
+		// Neither the value nor url.Parse's error may be echoed: both can
+		// carry the password.
+		if _, err := url.Parse(raw); err != nil {
+			p.add("%s: is not a valid PostgreSQL URL", l)
+		}
+		return
+	}
+	if m := schemePrefix.FindStringSubmatch(raw); m != nil {
+		s := strings.ToLower(m[1])
+		if s != "sqlite" && s != "file" {
+			p.add("%s: unsupported scheme %q; use postgres://, postgresql://, sqlite:PATH, file:PATH or a plain file path", l, m[1])
+			return
+		}
+	}
+	if c.SQLitePath() == "" {
+		p.add("%s: %q names no SQLite file", l, raw)
+	}
+}
+
+// DatabaseKind returns "postgres" for a postgres:// or postgresql:// URL
+// and "sqlite" for anything else.
+func (c Config) DatabaseKind() string {
+	u := strings.ToLower(c.Database.URL)
+	if strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// SQLitePath returns the file named by a SQLite database URL: a plain path
+// as given, or the path part of sqlite:PATH and file:PATH without any
+// ?query. An empty authority is dropped, so sqlite:///var/usher.db names
+// /var/usher.db. It is meaningless when DatabaseKind is "postgres".
+func (c Config) SQLitePath() string {
+	raw := c.Database.URL
+	for _, prefix := range []string{"sqlite:", "file:"} {
+		if len(raw) >= len(prefix) && strings.EqualFold(raw[:len(prefix)], prefix) {
+			rest := raw[len(prefix):]
+			if i := strings.IndexByte(rest, '?'); i >= 0 {
+				rest = rest[:i]
+			}
+			return strings.TrimPrefix(rest, "//")
+		}
+	}
+	return raw
+}
+
+// Redacted returns a copy of c that is safe to log: a password in a
+// PostgreSQL URL, in its user part or a password= query parameter, becomes
+// xxxxx. An unparsable PostgreSQL URL is replaced whole, since there is no
+// telling where its password is.
+func (c Config) Redacted() Config {
+	if c.DatabaseKind() != "postgres" {
+		return c
+	}
+	u, err := url.Parse(c.Database.URL)
+	if err != nil {
+		c.Database.URL = "xxxxx"
+		return c
+	}
+	changed := false
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		changed = true
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+		changed = true
+	}
+	if changed {
+		c.Database.URL = u.String()
+	}
+	return c
+}
+
+// IsLocalhost reports whether host names the local machine: localhost,
+// anything under .localhost, 127.0.0.1 or ::1. It is the only place plain
+// http is acceptable, since nothing crosses a network there.
+func IsLocalhost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	return h == "localhost" || strings.HasSuffix(h, ".localhost") || h == "127.0.0.1" || h == "::1"
+}

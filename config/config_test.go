@@ -1,0 +1,549 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// problems asserts err is a *Problems and returns its list.
+func problems(t *testing.T, err error) []string {
+	t.Helper()
+	var p *Problems
+	if !errors.As(err, &p) {
+		t.Fatalf("error %v (%T) is not a *Problems", err, err)
+	}
+	return p.List
+}
+
+// wantProblems asserts that each of want is a substring of a different
+// problem, and that there are exactly len(want) problems.
+func wantProblems(t *testing.T, err error, want ...string) {
+	t.Helper()
+	list := problems(t, err)
+	if len(list) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%s", len(list), len(want), strings.Join(list, "\n"))
+	}
+	used := make([]bool, len(list))
+outer:
+	for _, w := range want {
+		for i, got := range list {
+			if !used[i] && strings.Contains(got, w) {
+				used[i] = true
+				continue outer
+			}
+		}
+		t.Errorf("no problem contains %q; got:\n%s", w, strings.Join(list, "\n"))
+	}
+}
+
+// wantOneProblem asserts there is exactly one problem and that it contains
+// every one of want.
+func wantOneProblem(t *testing.T, err error, want ...string) {
+	t.Helper()
+	list := problems(t, err)
+	if len(list) != 1 {
+		t.Fatalf("got %d problems, want 1:\n%s", len(list), strings.Join(list, "\n"))
+	}
+	for _, w := range want {
+		if !strings.Contains(list[0], w) {
+			t.Errorf("problem %q does not contain %q", list[0], w)
+		}
+	}
+}
+
+func TestDefaultsValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("Load with nothing = %+v, want defaults %+v", c, Default())
+	}
+	if c.ShutdownTimeout.Std() != 15*time.Second || c.Database.MaxConns != 10 || !c.Database.MigrateOnStart {
+		t.Errorf("unexpected defaults %+v", c)
+	}
+}
+
+func TestProblemsError(t *testing.T) {
+	p := &Problems{List: []string{"a", "b"}}
+	if got, want := p.Error(), "invalid configuration:\n  - a\n  - b"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+func TestFileThenEnv(t *testing.T) {
+	path := writeFile(t, "usher.yaml", `
+issuer: https://id.example.com
+shutdown_timeout: 2m
+database:
+  url: file.db
+  max_conns: 20
+log:
+  level: debug
+`)
+	c, err := Load(path, []string{
+		"USHER_DATABASE_MAX_CONNS=30",
+		"USHER_LOG_FORMAT=json",
+		"USHER_DATABASE_MIGRATE_ON_START=false",
+		"HOME=/root", // not ours
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Issuer = "https://id.example.com"
+	want.ShutdownTimeout = Duration(2 * time.Minute)
+	want.Database.URL = "file.db" // file only
+	want.Database.MaxConns = 30   // env wins over file
+	want.Database.MigrateOnStart = false
+	want.Log.Level = "debug" // file, default for the rest of log
+	want.Log.Format = "json"
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+func TestEnvFile(t *testing.T) {
+	secret := writeFile(t, "db-url", "postgres://u:p%40ss@db/usher\n")
+	c, err := Load("", []string{"USHER_DATABASE_URL_FILE=" + secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Database.URL, "postgres://u:p%40ss@db/usher"; got != want {
+		t.Errorf("URL = %q, want %q (one trailing newline trimmed)", got, want)
+	}
+
+	two := writeFile(t, "two", "info\n\n")
+	_, err = Load("", []string{"USHER_LOG_LEVEL_FILE=" + two})
+	wantProblems(t, err, `log.level (USHER_LOG_LEVEL): "info\n" is not one of`)
+
+	_, err = Load("", []string{"USHER_LOG_LEVEL_FILE=" + filepath.Join(t.TempDir(), "missing")})
+	wantProblems(t, err, "log.level (USHER_LOG_LEVEL_FILE): open ")
+
+	bad := writeFile(t, "bad", "lots\n")
+	_, err = Load("", []string{"USHER_DATABASE_MAX_CONNS_FILE=" + bad})
+	wantProblems(t, err, `database.max_conns (USHER_DATABASE_MAX_CONNS_FILE): "lots" is not a whole number`)
+}
+
+func TestEnvAndEnvFileBothSet(t *testing.T) {
+	secret := writeFile(t, "url", "x.db")
+	_, err := Load("", []string{"USHER_DATABASE_URL=y.db", "USHER_DATABASE_URL_FILE=" + secret})
+	wantProblems(t, err, "USHER_DATABASE_URL and USHER_DATABASE_URL_FILE")
+}
+
+func TestUnknownYAMLKeys(t *testing.T) {
+	path := writeFile(t, "usher.yaml", "issuer: https://id.example.com\nlsten: :80\ndatabase:\n  urll: x.db\n")
+	_, err := Load(path, nil)
+	wantProblems(t, err,
+		path+`: line 2: unknown setting "lsten"`,
+		path+`: line 4: unknown setting "urll"`)
+}
+
+func TestBadYAML(t *testing.T) {
+	tests := []struct {
+		name, file string
+		want       []string
+	}{
+		{"syntax", "issuer: [", []string{"usher.yaml: line 1: did not find expected node content"}},
+		{"two documents", "log:\n  level: debug\n---\nlog:\n  level: warn\n", []string{"more than one YAML document"}},
+		{"not a mapping", "- a\n- b\n", []string{"line 1"}},
+		{"bad values", "database:\n  max_conns: lots\nshutdown_timeout: 5 parsecs\n", []string{
+			"line 2: cannot unmarshal",
+			`line 3: "5 parsecs" is not a duration`,
+		}},
+		{"duration not scalar", "shutdown_timeout: [1s]\n", []string{"line 1: expected a duration"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeFile(t, "usher.yaml", tt.file), nil)
+			wantProblems(t, err, tt.want...)
+		})
+	}
+}
+
+func TestEmptyFile(t *testing.T) {
+	for _, content := range []string{"", "# only a comment\n", "~\n"} {
+		c, err := Load(writeFile(t, "usher.yaml", content), nil)
+		if err != nil {
+			t.Errorf("%q: %v", content, err)
+		} else if !reflect.DeepEqual(c, Default()) {
+			t.Errorf("%q: got %+v, want defaults", content, c)
+		}
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(path, nil)
+	wantProblems(t, err, "config file "+path+": no such file or directory")
+}
+
+func TestUnknownEnv(t *testing.T) {
+	_, err := Load("", []string{"USHER_DATABSE_URL=x.db", "USHER_LOG_LEVEL=debug"})
+	wantProblems(t, err, "unknown setting USHER_DATABSE_URL")
+}
+
+func TestTestPrefixIgnored(t *testing.T) {
+	_, err := Load("", []string{"USHER_TEST_POSTGRES_URL=postgres://x", "USHER_TEST_=1", "PATH=/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestManyBadValuesAtOnce(t *testing.T) {
+	path := writeFile(t, "usher.yaml", "log:\n  format: xml\n")
+	_, err := Load(path, []string{
+		"USHER_DATABASE_MAX_CONNS=abc",
+		"USHER_LOG_LEVEL=loud",
+		"USHER_SHUTDOWN_TIMEOUT=5 parsecs",
+		"USHER_DATABASE_MIGRATE_ON_START=maybe",
+		"USHER_ISSUER=ftp://id.example.com",
+		"USHER_NOPE=1",
+	})
+	wantProblems(t, err,
+		`database.max_conns (USHER_DATABASE_MAX_CONNS): "abc" is not a whole number`,
+		`log.level (USHER_LOG_LEVEL): "loud" is not one of debug, info, warn, error`,
+		`shutdown_timeout (USHER_SHUTDOWN_TIMEOUT): "5 parsecs" is not a duration`,
+		`database.migrate_on_start (USHER_DATABASE_MIGRATE_ON_START): "maybe" is not true or false`,
+		`issuer (USHER_ISSUER): "ftp://id.example.com" is not an absolute http or https URL`,
+		`log.format (USHER_LOG_FORMAT): "xml" is not one of text, json`,
+		"unknown setting USHER_NOPE",
+	)
+}
+
+func TestIssuer(t *testing.T) {
+	tests := []struct {
+		issuer string
+		want   string // substring of the one problem, or "" for valid
+	}{
+		{"https://id.example.com", ""},
+		{"https://id.example.com/tenant", ""},
+		{"https://id.example.com:8443", ""},
+		{"http://localhost:8080", ""},
+		{"http://127.0.0.1", ""},
+		{"http://[::1]:8080", ""},
+		{"http://usher.localhost", ""},
+		{"http://id.example.com", "use https"},
+		{"http://10.0.0.1", "use https"},
+		{"https://id.example.com/", "remove the trailing slash"},
+		{"https://id.example.com/a/", "remove the trailing slash"},
+		{"https://id.example.com?x=1", "must not have a query"},
+		{"https://id.example.com?", "must not have a query"},
+		{"https://id.example.com#top", "must not have a fragment"},
+		{"https://id.example.com#", "must not have a fragment"},
+		{"https://user:pw@id.example.com", "user name or password"},
+		{"https:///path", "has no host"},
+		{"id.example.com", "not an absolute http or https URL"},
+		{"/issuer", "not an absolute http or https URL"},
+		{"ftp://id.example.com", "not an absolute http or https URL"},
+		{"", "not an absolute http or https URL"},
+		{"https://id example.com", "not an absolute http or https URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.issuer, func(t *testing.T) {
+			c := Default()
+			c.Issuer = tt.issuer
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantOneProblem(t, err, "issuer (USHER_ISSUER): ", tt.want)
+		})
+	}
+}
+
+func TestIssuerProblemsCombine(t *testing.T) {
+	c := Default()
+	c.Issuer = "http://id.example.com/?a=1#f"
+	wantProblems(t, c.Validate(), "use https", "trailing slash", "query", "fragment")
+}
+
+func TestValidateOther(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string // "" for valid
+	}{
+		{"listen any interface", func(c *Config) { c.Listen = ":8080" }, ""},
+		{"listen ipv6", func(c *Config) { c.Listen = "[::1]:0" }, ""},
+		{"listen no port", func(c *Config) { c.Listen = "localhost" }, `listen (USHER_LISTEN): "localhost" is not host:port`},
+		{"listen port too big", func(c *Config) { c.Listen = ":65536" }, "from 0 to 65535"},
+		{"listen port name", func(c *Config) { c.Listen = ":http" }, "from 0 to 65535"},
+		{"timeout zero", func(c *Config) { c.ShutdownTimeout = 0 }, "shutdown_timeout (USHER_SHUTDOWN_TIMEOUT)"},
+		{"timeout negative", func(c *Config) { c.ShutdownTimeout = Duration(-time.Second) }, "shutdown_timeout"},
+		{"timeout max", func(c *Config) { c.ShutdownTimeout = Duration(10 * time.Minute) }, ""},
+		{"timeout too long", func(c *Config) { c.ShutdownTimeout = Duration(11 * time.Minute) }, "and 10m"},
+		{"max_conns 0", func(c *Config) { c.Database.MaxConns = 0 }, "database.max_conns (USHER_DATABASE_MAX_CONNS): 0 is not from 1 to 1000"},
+		{"max_conns 1000", func(c *Config) { c.Database.MaxConns = 1000 }, ""},
+		{"max_conns 1001", func(c *Config) { c.Database.MaxConns = 1001 }, "1001 is not from 1 to 1000"},
+		{"db empty", func(c *Config) { c.Database.URL = "" }, "database.url (USHER_DATABASE_URL): must be set"},
+		{"db blank", func(c *Config) { c.Database.URL = "  " }, "must be set"},
+		{"db mysql", func(c *Config) { c.Database.URL = "mysql://db/usher" }, `unsupported scheme "mysql"; use postgres://, postgresql://, sqlite:`},
+		{"db sqlite no path", func(c *Config) { c.Database.URL = "sqlite:" }, "names no SQLite file"},
+		{"db postgres", func(c *Config) { c.Database.URL = "postgresql://u:p@db:5432/usher?sslmode=require" }, ""},
+		{"db bad postgres hides password", func(c *Config) { c.Database.URL = "postgres://u:s3cret@db:badport/x" }, "is not a valid PostgreSQL URL"},
+		{"db windows path", func(c *Config) { c.Database.URL = `C:\usher\usher.db` }, ""},
+		{"db file uri", func(c *Config) { c.Database.URL = "file:usher.db?mode=rwc" }, ""},
+		{"level", func(c *Config) { c.Log.Level = "INFO" }, `log.level (USHER_LOG_LEVEL): "INFO" is not one of`},
+		{"format", func(c *Config) { c.Log.Format = "" }, `log.format (USHER_LOG_FORMAT): "" is not one of text, json`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.edit(&c)
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantProblems(t, err, tt.want)
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("problem leaks the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestDatabaseKindAndSQLitePath(t *testing.T) {
+	tests := []struct{ url, kind, path string }{
+		{"usher.db", "sqlite", "usher.db"},
+		{"/var/lib/usher/usher.db", "sqlite", "/var/lib/usher/usher.db"},
+		{"sqlite:usher.db", "sqlite", "usher.db"},
+		{"sqlite:/var/usher.db?_pragma=busy_timeout(5000)", "sqlite", "/var/usher.db"},
+		{"SQLite:usher.db", "sqlite", "usher.db"},
+		{"sqlite:///var/usher.db", "sqlite", "/var/usher.db"},
+		{"file:usher.db?mode=rwc", "sqlite", "usher.db"},
+		{"file:///tmp/u.db", "sqlite", "/tmp/u.db"},
+		{"postgres://db/usher", "postgres", ""},
+		{"postgresql://u:p@db/usher", "postgres", ""},
+		{"POSTGRES://db/usher", "postgres", ""},
+	}
+	for _, tt := range tests {
+		c := Default()
+		c.Database.URL = tt.url
+		if got := c.DatabaseKind(); got != tt.kind {
+			t.Errorf("DatabaseKind(%q) = %q, want %q", tt.url, got, tt.kind)
+		}
+		if tt.kind == "sqlite" {
+			if got := c.SQLitePath(); got != tt.path {
+				t.Errorf("SQLitePath(%q) = %q, want %q", tt.url, got, tt.path)
+			}
+		}
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	tests := []struct{ url, want string }{
+		{"postgres://usher:s3cret@db:5432/usher?sslmode=require", "postgres://usher:xxxxx@db:5432/usher?sslmode=require"},
+		{"postgresql://db/usher?password=s3cret&user=usher", "postgresql://db/usher?password=xxxxx&user=usher"},
+		{"postgres://usher@db/usher", "postgres://usher@db/usher"},
+		{"postgres://u:s3cret@db:badport/x", "xxxxx"},
+		{"sqlite:usher.db", "sqlite:usher.db"},
+	}
+	for _, tt := range tests {
+		c := Default()
+		c.Database.URL = tt.url
+		r := c.Redacted()
+		if r.Database.URL != tt.want {
+			t.Errorf("Redacted(%q) = %q, want %q", tt.url, r.Database.URL, tt.want)
+		}
+		if c.Database.URL != tt.url {
+			t.Errorf("Redacted modified the original: %q", c.Database.URL)
+		}
+		if r.Issuer != c.Issuer || r.Database.MaxConns != c.Database.MaxConns {
+			t.Errorf("Redacted changed other settings: %+v", r)
+		}
+	}
+}
+
+func TestIsLocalhost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LOCALHOST": true, "localhost.": true, "a.localhost": true,
+		"127.0.0.1": true, "::1": true, "[::1]": true,
+		"example.com": false, "localhost.example.com": false, "127.0.0.2": false,
+		"notlocalhost": false, "": false,
+	} {
+		if got := IsLocalhost(host); got != want {
+			t.Errorf("IsLocalhost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestSettings(t *testing.T) {
+	list := Settings()
+	byKey := map[string]Setting{}
+	var keys []string
+	for _, s := range list {
+		byKey[s.Key] = s
+		keys = append(keys, s.Key)
+	}
+	wantKeys := []string{
+		"issuer", "listen", "shutdown_timeout",
+		"database.url", "database.max_conns", "database.migrate_on_start",
+		"log.level", "log.format",
+	}
+	if !reflect.DeepEqual(keys, wantKeys) {
+		t.Errorf("keys = %v, want %v", keys, wantKeys)
+	}
+	for key, want := range map[string]Setting{
+		"database.url":              {"database.url", "USHER_DATABASE_URL", "usher.db", "string"},
+		"database.max_conns":        {"database.max_conns", "USHER_DATABASE_MAX_CONNS", "10", "int"},
+		"database.migrate_on_start": {"database.migrate_on_start", "USHER_DATABASE_MIGRATE_ON_START", "true", "bool"},
+		"shutdown_timeout":          {"shutdown_timeout", "USHER_SHUTDOWN_TIMEOUT", "15s", "duration"},
+	} {
+		if got := byKey[key]; got != want {
+			t.Errorf("Settings()[%s] = %+v, want %+v", key, got, want)
+		}
+	}
+}
+
+// TestSettingsRoundTrip checks every listed default reads back through the
+// environment as the same value, so the reference never shows a value that
+// would be rejected.
+func TestSettingsRoundTrip(t *testing.T) {
+	var env []string
+	for _, s := range Settings() {
+		env = append(env, s.Env+"="+s.Default)
+	}
+	c, err := Load("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Errorf("got %+v, want defaults", c)
+	}
+}
+
+func TestDurationYAML(t *testing.T) {
+	d := Duration(90 * time.Second)
+	v, err := d.MarshalYAML()
+	if err != nil || v != "1m30s" {
+		t.Errorf("MarshalYAML = %v, %v; want 1m30s", v, err)
+	}
+	c, err := Load(writeFile(t, "u.yaml", "shutdown_timeout: "+d.String()+"\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ShutdownTimeout != d {
+		t.Errorf("read back %v, want %v", c.ShutdownTimeout, d)
+	}
+}
+
+// testSettings exercises kinds no Config field uses yet.
+type testSettings struct {
+	Name  string   `yaml:"name"`
+	Tags  []string `yaml:"tags,omitempty"`
+	Skip  string   `yaml:"-"`
+	Inner struct {
+		Wait  Duration `yaml:"wait"`
+		Count int      `yaml:"count"`
+	} `yaml:"inner"`
+}
+
+func TestReflectionListKind(t *testing.T) {
+	list := settingsOf(reflect.TypeFor[testSettings]())
+	var envs []string
+	for _, s := range list {
+		envs = append(envs, s.env+":"+kindOf(s.typ))
+	}
+	want := []string{"USHER_NAME:string", "USHER_TAGS:list", "USHER_INNER_WAIT:duration", "USHER_INNER_COUNT:int"}
+	if !reflect.DeepEqual(envs, want) {
+		t.Fatalf("settings = %v, want %v", envs, want)
+	}
+
+	var got testSettings
+	var p Problems
+	applyEnv(&got, list, []string{
+		"USHER_TAGS=a, b,,c ",
+		"USHER_INNER_WAIT=2m",
+		"USHER_INNER_COUNT=x",
+		"USHER_SKIP=1",
+	}, os.ReadFile, &p)
+	if want := []string{"a", "b", "c"}; !reflect.DeepEqual(got.Tags, want) {
+		t.Errorf("Tags = %q, want %q", got.Tags, want)
+	}
+	if got.Inner.Wait.Std() != 2*time.Minute {
+		t.Errorf("Wait = %v", got.Inner.Wait)
+	}
+	wantProblems(t, p.err(),
+		`inner.count (USHER_INNER_COUNT): "x" is not a whole number`,
+		"unknown setting USHER_SKIP")
+	if s := format(reflect.ValueOf(got.Tags)); s != "a,b,c" {
+		t.Errorf("format(list) = %q", s)
+	}
+}
+
+func TestReflectionRejectsMistakes(t *testing.T) {
+	tests := []struct {
+		name string
+		typ  reflect.Type
+	}{
+		{"no tag", reflect.TypeFor[struct{ A string }]()},
+		{"unsupported kind", reflect.TypeFor[struct {
+			A float64 `yaml:"a"`
+		}]()},
+		{"clash with _FILE", reflect.TypeFor[struct {
+			A     string `yaml:"a"`
+			AFile string `yaml:"a_file"`
+		}]()},
+		{"reserved prefix", reflect.TypeFor[struct {
+			T struct {
+				X string `yaml:"x"`
+			} `yaml:"test"`
+		}]()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("settingsOf did not panic")
+				}
+			}()
+			settingsOf(tt.typ)
+		})
+	}
+}
+
+func FuzzLoadYAML(f *testing.F) {
+	f.Add([]byte("issuer: https://id.example.com\ndatabase:\n  url: postgres://u:p@db/x\n  max_conns: 5\n"))
+	f.Add([]byte("shutdown_timeout: 5 parsecs\nlog: {level: loud, format: xml}\n"))
+	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("---\n---\n"))
+	f.Add([]byte("database: [1, 2]\nshutdown_timeout: {a: b}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := Default()
+		var p Problems
+		decodeYAML(data, "fuzz.yaml", &c, &p)
+		_ = c.Validate()
+		_ = c.Redacted()
+		_ = c.DatabaseKind()
+		_ = c.SQLitePath()
+		for _, s := range p.List {
+			if s == "" {
+				t.Error("empty problem")
+			}
+		}
+	})
+}
