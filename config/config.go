@@ -8,6 +8,8 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,11 +30,38 @@ import (
 type Config struct {
 	// Issuer is the exact OpenID Connect issuer identifier; clients compare
 	// it byte for byte, which is why Validate is strict about its shape.
-	Issuer          string   `yaml:"issuer"`
+	Issuer string `yaml:"issuer"`
+	// Mode is development, production or auto (development exactly when
+	// the issuer is on localhost). Development mode trades safety for a
+	// zero-setup start, such as a generated master key.
+	Mode            string   `yaml:"mode"`
 	Listen          string   `yaml:"listen"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	Database        Database `yaml:"database"`
-	Log             Log      `yaml:"log"`
+	// MasterKey encrypts private signing keys and other secrets at rest:
+	// 32 random bytes as base64 or hex. MasterKeyPrevious opens what was
+	// sealed before a master-key rotation, until `usher keys rewrap`.
+	MasterKey         string   `yaml:"master_key"`
+	MasterKeyPrevious string   `yaml:"master_key_previous"`
+	Database          Database `yaml:"database"`
+	Keys              Keys     `yaml:"keys"`
+	Log               Log      `yaml:"log"`
+}
+
+// Keys configures token signing keys.
+type Keys struct {
+	// Algorithms each get a current key; the first signs ID and access
+	// tokens unless a client or template asks for another.
+	Algorithms     []string `yaml:"algorithms"`
+	RotationPeriod Duration `yaml:"rotation_period"`
+	// JWKSMaxAge is the Cache-Control max-age of the JWKS. A new key is
+	// published at least this long before it signs anything.
+	JWKSMaxAge Duration `yaml:"jwks_max_age"`
+	// RefreshInterval bounds how long a replica takes to see a rotation
+	// made by another.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+	// MaxTokenLifetime is the longest lifetime of any token Usher signs; a
+	// retired key stays published this long after it last signed.
+	MaxTokenLifetime Duration `yaml:"max_token_lifetime"`
 }
 
 // Database selects and tunes the storage backend.
@@ -55,12 +84,20 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Issuer:          "http://localhost:8080",
+		Mode:            "auto",
 		Listen:          "localhost:8080",
 		ShutdownTimeout: Duration(15 * time.Second),
 		Database: Database{
 			URL:            "usher.db",
 			MaxConns:       10,
 			MigrateOnStart: true,
+		},
+		Keys: Keys{
+			Algorithms:       []string{"RS256"},
+			RotationPeriod:   Duration(90 * 24 * time.Hour),
+			JWKSMaxAge:       Duration(15 * time.Minute),
+			RefreshInterval:  Duration(30 * time.Second),
+			MaxTokenLifetime: Duration(24 * time.Hour),
 		},
 		Log: Log{
 			Level:  "info",
@@ -77,8 +114,23 @@ type Duration time.Duration
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
-// String formats d like time.Duration does, so it reads back the same.
-func (d Duration) String() string { return time.Duration(d).String() }
+// String formats d the shortest way parseDuration reads back: whole days
+// as "90d", otherwise like time.Duration without zero units ("15m", not
+// "15m0s").
+func (d Duration) String() string {
+	const day = 24 * time.Hour
+	if v := time.Duration(d); v >= day && v%day == 0 {
+		return strconv.FormatInt(int64(v/day), 10) + "d"
+	}
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
 
 // UnmarshalYAML accepts a Go duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
@@ -102,10 +154,18 @@ func typeError(n *yaml.Node, msg string) error {
 // MarshalYAML writes d as a Go duration string.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
+// parseDuration reads a Go duration, or a whole number of days ("90d"),
+// since key rotation periods are counted in days.
 func parseDuration(s string) (Duration, error) {
-	v, err := time.ParseDuration(strings.TrimSpace(s))
+	t := strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(t, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= 100*365 {
+			return Duration(time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	v, err := time.ParseDuration(t)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration like 15s or 2m", s)
+		return 0, fmt.Errorf("%q is not a duration like 15s, 2m, 36h or 90d", s)
 	}
 	return Duration(v), nil
 }
@@ -201,6 +261,10 @@ func decodeYAML(data []byte, name string, c *Config, p *Problems) {
 }
 
 var validLevels = []string{"debug", "info", "warn", "error"}
+var validModes = []string{"auto", "development", "production"}
+
+// SigningAlgorithms are the JWS algorithms Usher can sign with.
+var SigningAlgorithms = []string{"RS256", "ES256", "EdDSA"}
 var validFormats = []string{"text", "json"}
 
 // Validate reports every setting that is out of range or malformed, as a
@@ -208,6 +272,14 @@ var validFormats = []string{"text", "json"}
 func (c Config) Validate() error {
 	var p Problems
 	c.validateIssuer(&p)
+	issuerOK := len(p.List) == 0
+	if !slices.Contains(validModes, c.Mode) {
+		p.add("%s: %q is not one of %s", label("mode"), c.Mode, strings.Join(validModes, ", "))
+	}
+	// Whether a master key is required depends on the issuer; with a
+	// broken issuer that question is noise.
+	c.validateMasterKeys(&p, issuerOK)
+	c.validateKeys(&p)
 
 	// Any host is acceptable; an empty one means every interface.
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
@@ -232,6 +304,79 @@ func (c Config) Validate() error {
 		p.add("%s: %q is not one of %s", label("log.format"), c.Log.Format, strings.Join(validFormats, ", "))
 	}
 	return p.err()
+}
+
+func (c Config) validateMasterKeys(p *Problems, issuerOK bool) {
+	if c.MasterKey == "" {
+		if c.Mode == "production" || (c.Mode == "auto" && issuerOK && !c.DevMode()) {
+			p.add("%s: required outside development mode; generate one with: openssl rand -base64 32", label("master_key"))
+		}
+	} else if _, err := ParseMasterKey(c.MasterKey); err != nil {
+		p.add("%s: %v", label("master_key"), err) // the value is a secret: never echo it
+	}
+	if c.MasterKeyPrevious != "" {
+		if _, err := ParseMasterKey(c.MasterKeyPrevious); err != nil {
+			p.add("%s: %v", label("master_key_previous"), err)
+		}
+		if c.MasterKey == "" {
+			p.add("%s: is only used together with master_key", label("master_key_previous"))
+		}
+	}
+}
+
+func (c Config) validateKeys(p *Problems) {
+	k := c.Keys
+	if len(k.Algorithms) == 0 {
+		p.add("%s: name at least one of %s", label("keys.algorithms"), strings.Join(SigningAlgorithms, ", "))
+	}
+	for i, a := range k.Algorithms {
+		if !slices.Contains(SigningAlgorithms, a) {
+			p.add("%s: unknown algorithm %q; use %s", label("keys.algorithms"), a, strings.Join(SigningAlgorithms, ", "))
+		} else if slices.Index(k.Algorithms, a) != i {
+			p.add("%s: %s is listed twice", label("keys.algorithms"), a)
+		}
+	}
+	if k.JWKSMaxAge.Std() < 0 || k.JWKSMaxAge.Std() > 24*time.Hour {
+		p.add("%s: %s is not from 0s to 24h", label("keys.jwks_max_age"), k.JWKSMaxAge)
+	}
+	if k.RefreshInterval.Std() < time.Second || k.RefreshInterval.Std() > 10*time.Minute {
+		p.add("%s: %s is not from 1s to 10m", label("keys.refresh_interval"), k.RefreshInterval)
+	}
+	if k.MaxTokenLifetime.Std() < time.Minute || k.MaxTokenLifetime.Std() > 10*365*24*time.Hour {
+		p.add("%s: %s is not from 1m to 10 years", label("keys.max_token_lifetime"), k.MaxTokenLifetime)
+	}
+	// A key must be able to live out its publication before it rotates.
+	if minimum := 2 * (k.JWKSMaxAge.Std() + k.RefreshInterval.Std()); k.RotationPeriod.Std() < minimum || k.RotationPeriod.Std() < time.Hour {
+		p.add("%s: %s is too short; use at least 1h and twice jwks_max_age + refresh_interval", label("keys.rotation_period"), k.RotationPeriod)
+	}
+}
+
+// ParseMasterKey decodes a master key written as base64 (standard or URL
+// alphabet, padded or not) or hex; it must decode to 32 bytes.
+func ParseMasterKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	return nil, errors.New("a master key is 32 random bytes written as base64 or hex (generate one with: openssl rand -base64 32)")
+}
+
+// DevMode reports whether development conveniences are on: mode
+// development, or mode auto with a localhost issuer.
+func (c Config) DevMode() bool {
+	switch c.Mode {
+	case "development":
+		return true
+	case "auto":
+		u, err := url.Parse(c.Issuer)
+		return err == nil && IsLocalhost(u.Hostname())
+	}
+	return false
 }
 
 func (c Config) validateIssuer(p *Problems) {
@@ -327,6 +472,11 @@ func (c Config) SQLitePath() string {
 // xxxxx. An unparsable PostgreSQL URL is replaced whole, since there is no
 // telling where its password is.
 func (c Config) Redacted() Config {
+	for _, k := range []*string{&c.MasterKey, &c.MasterKeyPrevious} {
+		if *k != "" {
+			*k = "xxxxx"
+		}
+	}
 	if c.DatabaseKind() != "postgres" {
 		return c
 	}

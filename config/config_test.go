@@ -103,12 +103,14 @@ log:
 		"USHER_LOG_FORMAT=json",
 		"USHER_DATABASE_MIGRATE_ON_START=false",
 		"HOME=/root", // not ours
+		"USHER_MASTER_KEY=" + testMasterKey,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Default()
 	want.Issuer = "https://id.example.com"
+	want.MasterKey = testMasterKey
 	want.ShutdownTimeout = Duration(2 * time.Minute)
 	want.Database.URL = "file.db" // file only
 	want.Database.MaxConns = 30   // env wins over file
@@ -149,7 +151,7 @@ func TestEnvAndEnvFileBothSet(t *testing.T) {
 }
 
 func TestUnknownYAMLKeys(t *testing.T) {
-	path := writeFile(t, "usher.yaml", "issuer: https://id.example.com\nlsten: :80\ndatabase:\n  urll: x.db\n")
+	path := writeFile(t, "usher.yaml", "issuer: http://localhost:9000\nlsten: :80\ndatabase:\n  urll: x.db\n")
 	_, err := Load(path, nil)
 	wantProblems(t, err,
 		path+`: line 2: unknown setting "lsten"`,
@@ -259,6 +261,7 @@ func TestIssuer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.issuer, func(t *testing.T) {
 			c := Default()
+			c.Mode = "development" // so a non-local issuer needs no master key here
 			c.Issuer = tt.issuer
 			err := c.Validate()
 			if tt.want == "" {
@@ -274,6 +277,7 @@ func TestIssuer(t *testing.T) {
 
 func TestIssuerProblemsCombine(t *testing.T) {
 	c := Default()
+	c.Mode = "development"
 	c.Issuer = "http://id.example.com/?a=1#f"
 	wantProblems(t, c.Validate(), "use https", "trailing slash", "query", "fragment")
 }
@@ -400,8 +404,9 @@ func TestSettings(t *testing.T) {
 		keys = append(keys, s.Key)
 	}
 	wantKeys := []string{
-		"issuer", "listen", "shutdown_timeout",
+		"issuer", "mode", "listen", "shutdown_timeout", "master_key", "master_key_previous",
 		"database.url", "database.max_conns", "database.migrate_on_start",
+		"keys.algorithms", "keys.rotation_period", "keys.jwks_max_age", "keys.refresh_interval", "keys.max_token_lifetime",
 		"log.level", "log.format",
 	}
 	if !reflect.DeepEqual(keys, wantKeys) {
@@ -546,4 +551,96 @@ func FuzzLoadYAML(f *testing.F) {
 			}
 		}
 	})
+}
+
+// testMasterKey is 32 bytes, base64-encoded.
+const testMasterKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+func TestModeAndMasterKey(t *testing.T) {
+	const key = testMasterKey
+	tests := []struct {
+		name    string
+		env     []string
+		wantDev bool
+		want    []string // problems
+	}{
+		{"localhost is development", nil, true, nil},
+		{"remote issuer needs a master key", []string{"USHER_ISSUER=https://id.example.com"}, false, []string{"master_key (USHER_MASTER_KEY): required outside development mode"}},
+		{"remote issuer with a master key", []string{"USHER_ISSUER=https://id.example.com", "USHER_MASTER_KEY=" + key}, false, nil},
+		{"production on localhost needs a master key", []string{"USHER_MODE=production"}, false, []string{"required outside development mode"}},
+		{"development mode anywhere", []string{"USHER_MODE=development", "USHER_ISSUER=https://id.example.com"}, true, nil},
+		{"bad mode", []string{"USHER_MODE=staging"}, false, []string{`mode (USHER_MODE): "staging" is not one of`}},
+		{"short master key", []string{"USHER_MASTER_KEY=c2hvcnQ="}, false, []string{"master_key (USHER_MASTER_KEY): a master key is 32 random bytes"}},
+		{"previous without current", []string{"USHER_MASTER_KEY_PREVIOUS=" + key}, false, []string{"is only used together with master_key"}},
+		{"hex master key", []string{"USHER_MASTER_KEY=" + strings.Repeat("ab", 32)}, true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load("", tt.env)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.DevMode() != tt.wantDev {
+					t.Fatalf("DevMode() = %v, want %v", c.DevMode(), tt.wantDev)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Load succeeded, want %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "c2hvcnQ") {
+				t.Error("the error echoes the master key")
+			}
+		})
+	}
+}
+
+func TestKeysSettings(t *testing.T) {
+	c, err := Load("", []string{"USHER_KEYS_ALGORITHMS=ES256,RS256", "USHER_KEYS_ROTATION_PERIOD=30d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Keys.Algorithms, []string{"ES256", "RS256"}) || c.Keys.RotationPeriod.Std() != 30*24*time.Hour {
+		t.Fatalf("keys = %+v", c.Keys)
+	}
+	_, err = Load("", []string{"USHER_KEYS_ALGORITHMS=RS256,HS256,RS256", "USHER_KEYS_ROTATION_PERIOD=10m", "USHER_KEYS_MAX_TOKEN_LIFETIME=1s"})
+	wantProblems(t, err, `unknown algorithm "HS256"`, "RS256 is listed twice", "keys.rotation_period (USHER_KEYS_ROTATION_PERIOD): 10m is too short", "keys.max_token_lifetime")
+}
+
+func TestRedactedHidesMasterKeys(t *testing.T) {
+	c := Default()
+	c.MasterKey, c.MasterKeyPrevious = "secret-one", "secret-two"
+	r := c.Redacted()
+	if r.MasterKey != "xxxxx" || r.MasterKeyPrevious != "xxxxx" || c.MasterKey != "secret-one" {
+		t.Fatalf("Redacted = %q %q, original %q", r.MasterKey, r.MasterKeyPrevious, c.MasterKey)
+	}
+}
+
+func TestDurationStringReadsBack(t *testing.T) {
+	tests := map[time.Duration]string{
+		15 * time.Second:        "15s",
+		15 * time.Minute:        "15m",
+		time.Hour:               "1h",
+		90 * time.Minute:        "1h30m",
+		24 * time.Hour:          "1d",
+		90 * 24 * time.Hour:     "90d",
+		36 * time.Hour:          "36h",
+		1500 * time.Millisecond: "1.5s",
+	}
+	for d, want := range tests {
+		got := Duration(d).String()
+		if got != want {
+			t.Errorf("Duration(%v).String() = %q, want %q", d, got, want)
+		}
+		back, err := parseDuration(got)
+		if err != nil || back.Std() != d {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", got, back, err, d)
+		}
+	}
 }

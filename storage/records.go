@@ -284,6 +284,27 @@ type SigningKeys interface {
 	DeleteSigningKey(ctx context.Context, id string) error
 }
 
+// Secret is an instance secret sealed under the master key, such as the key
+// that encrypts authorization codes. Every replica reads the same value.
+type Secret struct {
+	Name           string
+	ValueEncrypted []byte
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Secrets stores sealed instance secrets by name.
+type Secrets interface {
+	// CreateSecret stores a new secret; an existing name is ErrConflict,
+	// so of two replicas creating one, one wins and the other reads it.
+	CreateSecret(ctx context.Context, s *Secret) error
+	GetSecret(ctx context.Context, name string) (*Secret, error)
+	// ListSecrets returns every secret by name.
+	ListSecrets(ctx context.Context) ([]*Secret, error)
+	// UpdateSecret rewrites the sealed value (for master-key rotation).
+	UpdateSecret(ctx context.Context, s *Secret) error
+}
+
 // Event is an entry of the transactional outbox: written in the same
 // transaction as the change it describes, dispatched later.
 type Event struct {

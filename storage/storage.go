@@ -34,6 +34,7 @@ type Tx interface {
 	AuthRequests
 	RefreshTokens
 	SigningKeys
+	Secrets
 	Outbox
 }
 

@@ -22,6 +22,11 @@ const usageText = `Usher is a self-hosted OpenID Connect identity provider.
 Usage:
   usher serve [--config FILE]            run the server
   usher migrate up|status [--config FILE] apply or show database migrations
+  usher keys list                        list signing keys (never private parts)
+  usher keys rotate [--alg ALG] [--immediately]
+                                         start a key rotation
+  usher keys retire KID                  stop signing with a key
+  usher keys rewrap                      re-seal secrets under a new master key
   usher version                          print the version
   usher help                             show this text
 
@@ -71,6 +76,8 @@ func dispatch(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		return serveCommand(ctx, rest, environ, stdout, stderr)
 	case "migrate":
 		return migrateCommand(ctx, rest, environ, stdout, stderr)
+	case "keys":
+		return keysCommand(ctx, rest, environ, stdout, stderr)
 	case "version", "--version":
 		if len(rest) > 0 {
 			return &usageError{"version takes no arguments"}

@@ -221,18 +221,19 @@ func TestServePostgres(t *testing.T) {
 	}
 }
 
-// With migrate_on_start off, a new database is not ready until migrated.
-func TestServeWithoutAutoMigrateIsNotReady(t *testing.T) {
+// With migrate_on_start off, serve refuses a database that is behind, and
+// starts once it has been migrated.
+func TestServeWithoutAutoMigrateWantsMigrations(t *testing.T) {
 	env := testEnv("USHER_DATABASE_URL="+filepath.Join(t.TempDir(), "usher.db"), "USHER_LISTEN=127.0.0.1:0", "USHER_DATABASE_MIGRATE_ON_START=false")
-	base, stop := startServe(t, env)
-	defer stop()
-	code, body := getJSON(t, base+"/readyz")
-	if code != 503 || !strings.Contains(body["checks"].(map[string]any)["schema"].(string), "usher migrate up") {
-		t.Fatalf("/readyz on an unmigrated database = %d %v", code, body)
+	code, _, errOut := runCmd(t, env, "serve")
+	if code != 1 || !strings.Contains(errOut, "is at schema version 0 of") || !strings.Contains(errOut, "run usher migrate up") {
+		t.Fatalf("serve on an unmigrated database: exit %d, %q", code, errOut)
 	}
 	if code, _, errOut := runCmd(t, env, "migrate", "up"); code != 0 {
 		t.Fatalf("migrate up: %s", errOut)
 	}
+	base, stop := startServe(t, env)
+	defer stop()
 	if code, body := getJSON(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz after migrate up = %d %v", code, body)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/usher-id/usher/config"
 	"github.com/usher-id/usher/internal/health"
+	"github.com/usher-id/usher/keys"
 )
 
 func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
@@ -45,12 +46,23 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		return err
 	}
 	if !st.UpToDate() {
-		log.Warn("the database schema is behind: /readyz answers 503 until you run usher migrate up",
-			"schema_version", st.Current, "schema_latest", st.Latest)
+		return fmt.Errorf("%s is at schema version %d of %d: run usher migrate up (or set database.migrate_on_start)",
+			db.Describe(), st.Current, st.Latest)
 	}
+
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return err
+	}
+	km, err := keys.New(ctx, db, mk.sealer, keysOptions(cfg, log))
+	if err != nil {
+		return err
+	}
+	go km.Run(ctx)
 
 	mux := http.NewServeMux()
 	health.Routes(mux, db, log)
+	mux.HandleFunc("GET /keys", km.ServeJWKS)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -65,7 +77,7 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	printWelcome(stdout, cfg, ln.Addr().String(), db.Describe(), describeSchema(st))
+	printWelcome(stdout, cfg, ln.Addr().String(), db.Describe(), describeSchema(st), mk.source)
 	log.Info("usher started", "version", version, "issuer", cfg.Issuer, "listen", ln.Addr().String())
 	return serveUntilDone(ctx, srv, ln, cfg.ShutdownTimeout.Std(), log)
 }
@@ -97,17 +109,23 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, grac
 	return nil
 }
 
-func printWelcome(w io.Writer, cfg config.Config, addr, data, schema string) {
+func printWelcome(w io.Writer, cfg config.Config, addr, data, schema, masterKey string) {
+	mode := "production"
+	if cfg.DevMode() {
+		mode = "development"
+	}
 	fmt.Fprintf(w, `
-  Usher is running.
+  Usher is running in %s mode.
 
-  Issuer     %s
-  Listening  %s
-  Data       %s (%s)
-  Health     %s/healthz and %s/readyz
+  Issuer      %s
+  Listening   %s
+  Data        %s (%s)
+  Master key  %s
+  JWKS        %s/keys
+  Health      %s/healthz and %s/readyz
 
   Configure with --config usher.yaml or USHER_* variables (see the README).
   Stop with Ctrl-C.
 
-`, cfg.Issuer, addr, data, schema, cfg.Issuer, cfg.Issuer)
+`, mode, cfg.Issuer, addr, data, schema, masterKey, cfg.Issuer, cfg.Issuer, cfg.Issuer)
 }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/usher-id/usher/storage/postgres/pgtest"
+)
+
+const (
+	masterKeyA = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	masterKeyB = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+)
+
+func fetchJWKS(t *testing.T, base string) (jose.JSONWebKeySet, *http.Response) {
+	t.Helper()
+	resp, err := http.Get(base + "/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	return set, resp
+}
+
+func kids(set jose.JSONWebKeySet) []string {
+	var out []string
+	for _, k := range set.Keys {
+		out = append(out, k.KeyID)
+	}
+	return out
+}
+
+func TestServePublishesJWKSAndKeysCommands(t *testing.T) {
+	env := testEnv("USHER_DATABASE_URL="+filepath.Join(t.TempDir(), "usher.db"), "USHER_LISTEN=127.0.0.1:0")
+	base, stop := startServe(t, env)
+	set, resp := fetchJWKS(t, base)
+	if len(set.Keys) != 1 || set.Keys[0].Algorithm != "RS256" || set.Keys[0].Use != "sig" || !set.Keys[0].IsPublic() {
+		t.Fatalf("JWKS after first start = %+v", set.Keys)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=900" || resp.Header.Get("ETag") == "" {
+		t.Fatalf("Cache-Control %q, ETag %q", cc, resp.Header.Get("ETag"))
+	}
+	first := set.Keys[0].KeyID
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+
+	code, out, errOut := runCmd(t, env, "keys", "list")
+	if code != 0 || !strings.Contains(out, first) || !strings.Contains(out, "current") {
+		t.Fatalf("keys list: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, errOut = runCmd(t, env, "keys", "rotate", "--immediately")
+	if code != 0 || !strings.Contains(out, "is now the current key") || !strings.Contains(out, "retired") {
+		t.Fatalf("keys rotate --immediately: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, _ = runCmd(t, env, "keys", "rotate", "--alg", "ES256")
+	if code != 1 {
+		t.Fatalf("rotating an algorithm that is not configured: exit %d, %q", code, out)
+	}
+	code, _, errOut = runCmd(t, env, "keys", "retire", "key_nonexistent")
+	if code != 1 || !strings.Contains(errOut, "no signing key key_nonexistent") {
+		t.Fatalf("retire unknown kid: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = runCmd(t, env, "keys", "shred")
+	if code != 2 {
+		t.Fatalf("keys shred: exit %d, %q", code, errOut)
+	}
+
+	// The next start publishes both keys: the old one until its tokens expire.
+	base, stop = startServe(t, env)
+	defer stop()
+	set, _ = fetchJWKS(t, base)
+	if len(set.Keys) != 2 || !strings.Contains(strings.Join(kids(set), " "), first) {
+		t.Fatalf("JWKS after rotation = %v, want the new key and %s", kids(set), first)
+	}
+}
+
+func TestMasterKeyMismatchStopsStartup(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "usher.db")
+	env := testEnv("USHER_DATABASE_URL="+db, "USHER_LISTEN=127.0.0.1:0", "USHER_MASTER_KEY="+masterKeyA)
+	_, stop := startServe(t, env)
+	stop()
+	code, _, errOut := runCmd(t, testEnv("USHER_DATABASE_URL="+db, "USHER_LISTEN=127.0.0.1:0", "USHER_MASTER_KEY="+masterKeyB), "serve")
+	if code != 1 || !strings.Contains(errOut, "cannot decrypt signing keys: the master key does not match") {
+		t.Fatalf("serve with another master key: exit %d, %q", code, errOut)
+	}
+	if strings.Contains(errOut, masterKeyB) || strings.Contains(errOut, masterKeyA) {
+		t.Fatal("the master key was printed")
+	}
+	// Rotating the master key: new key current, old key previous, rewrap.
+	rotated := testEnv("USHER_DATABASE_URL="+db, "USHER_MASTER_KEY="+masterKeyB, "USHER_MASTER_KEY_PREVIOUS="+masterKeyA)
+	code, out, errOut := runCmd(t, rotated, "keys", "rewrap")
+	if code != 0 || !strings.Contains(out, "re-sealed 1 secret(s)") {
+		t.Fatalf("keys rewrap: exit %d, %q %q", code, out, errOut)
+	}
+	_, stop = startServe(t, testEnv("USHER_DATABASE_URL="+db, "USHER_LISTEN=127.0.0.1:0", "USHER_MASTER_KEY="+masterKeyB))
+	if code := stop(); code != 0 {
+		t.Fatalf("serve with the new master key after rewrap: exit %d", code)
+	}
+}
+
+func TestProductionModeNeedsMasterKey(t *testing.T) {
+	code, _, errOut := runCmd(t, testEnv("USHER_MODE=production", "USHER_DATABASE_URL="+filepath.Join(t.TempDir(), "usher.db")), "serve")
+	if code != 1 || !strings.Contains(errOut, "master_key (USHER_MASTER_KEY): required outside development mode") {
+		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}
+
+func TestDevModeGeneratesMasterKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	env := testEnv("USHER_DATABASE_URL="+filepath.Join(dir, "usher.db"), "USHER_LISTEN=127.0.0.1:0")
+	_, stop := startServe(t, env)
+	stop()
+	k1, created, err := devMasterKey(filepath.Join(dir, "usher.master.key"))
+	if err != nil || created || len(k1) != 32 {
+		t.Fatalf("master key file after first start: created=%v len=%d err=%v", created, len(k1), err)
+	}
+}
+
+// Two replicas on one PostgreSQL: a rotation made with the CLI reaches both
+// within their refresh interval, and they publish the same keys.
+func TestPostgresReplicasShareRotation(t *testing.T) {
+	url := pgtest.URL(t)
+	env := testEnv("USHER_DATABASE_URL="+url, "USHER_LISTEN=127.0.0.1:0", "USHER_MASTER_KEY="+masterKeyA, "USHER_KEYS_REFRESH_INTERVAL=1s")
+	baseA, stopA := startServe(t, env)
+	defer stopA()
+	baseB, stopB := startServe(t, env)
+	defer stopB()
+	setA, _ := fetchJWKS(t, baseA)
+	setB, _ := fetchJWKS(t, baseB)
+	if len(setA.Keys) != 1 || strings.Join(kids(setA), ",") != strings.Join(kids(setB), ",") {
+		t.Fatalf("replicas publish %v and %v, want the same single key", kids(setA), kids(setB))
+	}
+	code, out, errOut := runCmd(t, env, "keys", "rotate", "--immediately")
+	if code != 0 {
+		t.Fatalf("rotate: %q %q", out, errOut)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		setA, _ = fetchJWKS(t, baseA)
+		setB, _ = fetchJWKS(t, baseB)
+		if len(setA.Keys) == 2 && len(setB.Keys) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after rotation replicas publish %v and %v, want two keys each", kids(setA), kids(setB))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if kids(setA)[0] != kids(setB)[0] {
+		t.Fatalf("replicas disagree on the current key: %v vs %v", kids(setA), kids(setB))
+	}
+}
