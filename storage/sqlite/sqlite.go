@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -34,6 +35,7 @@ type DB struct {
 	db       *sql.DB
 	path     string
 	migrator *sqlstore.Migrator
+	stmts    *stmtCache
 }
 
 var _ storage.Storage = (*DB)(nil)
@@ -127,14 +129,14 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	d := &DB{db: db, path: abs, migrator: &sqlstore.Migrator{
+	d := &DB{db: db, path: abs, stmts: &stmtCache{db: db}, migrator: &sqlstore.Migrator{
 		Dialect:     dialect,
 		Migrations:  migs,
 		TableExists: `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`,
 		Table: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
 	}}
-	d.Store = sqlstore.New(querier{db}, dialect, d.tx)
+	d.Store = sqlstore.New(querier{q: db, stmts: d.stmts}, dialect, d.tx)
 	if err := d.check(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -214,7 +216,7 @@ func (d *DB) Migrate(ctx context.Context) (storage.SchemaStatus, error) {
 
 // SchemaStatus implements storage.Storage.
 func (d *DB) SchemaStatus(ctx context.Context) (storage.SchemaStatus, error) {
-	st, err := d.migrator.Status(ctx, querier{d.db})
+	st, err := d.migrator.Status(ctx, querier{q: d.db, stmts: d.stmts})
 	if err != nil {
 		return st, fmt.Errorf("sqlite: %s: %w", d.path, err)
 	}
@@ -232,7 +234,7 @@ func (d *DB) tx(ctx context.Context, fn func(q sqlstore.Querier) error) (err err
 			_ = tx.Rollback()
 		}
 	}()
-	if err = fn(querier{tx}); err != nil {
+	if err = fn(querier{q: tx, tx: true, stmts: d.stmts}); err != nil {
 		return err
 	}
 	return mapError(tx.Commit())
@@ -264,19 +266,81 @@ func (d *DB) Describe() string { return "SQLite at " + d.path }
 func (d *DB) Path() string { return d.path }
 
 // Close implements storage.Storage.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	d.stmts.close()
+	return d.db.Close()
+}
 
-// querier adapts database/sql to sqlstore.Querier.
+// stmtCache keeps one prepared statement per query text. SQLite spends
+// most of a simple lookup parsing and planning the SQL, and database/sql
+// prepares each statement once per connection that runs it.
+type stmtCache struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.stmts[query]; s != nil {
+		return s, nil
+	}
+	s, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if c.stmts == nil {
+		c.stmts = make(map[string]*sql.Stmt)
+	}
+	c.stmts[query] = s
+	return s, nil
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.stmts {
+		_ = s.Close()
+	}
+	c.stmts = nil
+}
+
+// querier adapts database/sql to sqlstore.Querier. Statements with
+// arguments go through the cache; ones without (migrations, which may hold
+// several statements) run directly.
 type querier struct {
 	q interface {
 		ExecContext(context.Context, string, ...any) (sql.Result, error)
 		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 		QueryRowContext(context.Context, string, ...any) *sql.Row
 	}
+	tx    bool // inside a transaction
+	stmts *stmtCache
+}
+
+// cached returns the prepared statement for query when it should be used:
+// outside transactions, for statements with arguments. Inside a
+// transaction a statement is prepared on the transaction's connection,
+// where tables the transaction created are visible.
+func (q querier) cached(ctx context.Context, query string, args []any) (*sql.Stmt, error) {
+	if q.tx || len(args) == 0 {
+		return nil, nil
+	}
+	return q.stmts.get(ctx, query)
 }
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.q.ExecContext(ctx, query, args...)
+	s, err := q.cached(ctx, query, args)
+	if err != nil {
+		return 0, err
+	}
+	var res sql.Result
+	if s != nil {
+		res, err = s.ExecContext(ctx, args...)
+	} else {
+		res, err = q.q.ExecContext(ctx, query, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -284,7 +348,16 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	rows, err := q.q.QueryContext(ctx, query, args...)
+	s, err := q.cached(ctx, query, args)
+	if err != nil {
+		return nil, err
+	}
+	var rows *sql.Rows
+	if s != nil {
+		rows, err = s.QueryContext(ctx, args...)
+	} else {
+		rows, err = q.q.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -292,8 +365,19 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	s, err := q.cached(ctx, query, args)
+	switch {
+	case err != nil:
+		return errRow{err}
+	case s != nil:
+		return s.QueryRowContext(ctx, args...)
+	}
 	return q.q.QueryRowContext(ctx, query, args...)
 }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 type sqlRows struct{ *sql.Rows }
 

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -121,25 +122,57 @@ func (s *Store) loadEmails(ctx context.Context, users ...*storage.User) error {
 		})
 }
 
+// getUserWhere loads one user and its addresses in a single query (a
+// lookup by email is on the sign-in path), one row per address.
 func (s *Store) getUserWhere(ctx context.Context, where string, arg any) (*storage.User, error) {
-	u, err := scanUser(s.q.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE `+where, arg))
+	var u *storage.User
+	err := s.queryAll(ctx, `SELECT `+prefixed("u.", userColumns)+`, e.id, e.email, e.verified, e.is_primary, e.created_at
+		FROM users u LEFT JOIN email_addresses e ON e.user_id = u.id
+		WHERE `+where+` ORDER BY e.is_primary DESC, e.created_at, e.id`, []any{arg}, func(r Rows) error {
+		row := new(storage.User)
+		var id, email sql.NullString
+		var verified, primary sql.NullBool
+		var created time.Time
+		if err := r.Scan(&row.ID, &row.Username, &row.FirstName, &row.LastName, &row.ImageURL, &row.PasswordHash,
+			raw(&row.PublicMetadata), raw(&row.PrivateMetadata), raw(&row.UnsafeMetadata), &row.Banned, tm(&row.LockedUntil), &row.FailedAttempts,
+			tm(&row.CreatedAt), tm(&row.UpdatedAt), tm(&row.LastSignInAt), tm(&row.LastActiveAt),
+			&id, &email, &verified, &primary, tm(&created)); err != nil {
+			return err
+		}
+		if u == nil {
+			u = row
+		}
+		if id.Valid {
+			u.Emails = append(u.Emails, storage.EmailAddress{ID: id.String, Email: email.String, Verified: verified.Bool, Primary: primary.Bool, CreatedAt: created})
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, s.d.MapError(err)
-	}
-	if err := s.loadEmails(ctx, u); err != nil {
 		return nil, err
+	}
+	if u == nil {
+		return nil, storage.ErrNotFound
 	}
 	return u, nil
 }
 
+// prefixed qualifies each column of a comma-separated list.
+func prefixed(prefix, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, c := range parts {
+		parts[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // GetUser implements storage.Users.
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
-	return s.getUserWhere(ctx, `id = $1`, id)
+	return s.getUserWhere(ctx, `u.id = $1`, id)
 }
 
 // GetUserByEmail implements storage.Users.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*storage.User, error) {
-	return s.getUserWhere(ctx, `id = (SELECT user_id FROM email_addresses WHERE email_lower = $1)`, storage.NormalizeEmail(email))
+	return s.getUserWhere(ctx, `u.id = (SELECT user_id FROM email_addresses WHERE email_lower = $1)`, storage.NormalizeEmail(email))
 }
 
 // GetUserByUsername implements storage.Users.
@@ -148,7 +181,7 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storag
 	if username == "" {
 		return nil, storage.ErrNotFound
 	}
-	return s.getUserWhere(ctx, `lower(username) = lower($1) AND username <> ''`, username)
+	return s.getUserWhere(ctx, `lower(u.username) = lower($1) AND u.username <> ''`, username)
 }
 
 // UpdateUser implements storage.Users.
