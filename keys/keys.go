@@ -361,18 +361,31 @@ func (m *Manager) promote(ctx context.Context, next, cur *storage.SigningKey) er
 	return nil
 }
 
-// retire takes a key out of signing; it stays published for retention.
+// retire takes a key out of signing; it stays published for retention. It
+// changes the key only if it is still in the state r says, so a replica
+// that promoted it meanwhile is not undone: that is errStale.
 func (m *Manager) retire(ctx context.Context, r *storage.SigningKey) error {
 	now := m.opts.Now().UTC()
-	k := *r
-	k.State, k.RetiredAt, k.DeleteAfter = storage.KeyRetired, now, now.Add(m.opts.retention())
-	if r.State == storage.KeyNext {
-		k.DeleteAfter = now // it never signed anything
-	}
-	if err := m.store.UpdateSigningKey(ctx, &k); err != nil {
+	var deleteAfter time.Time
+	err := m.store.InTx(ctx, func(tx storage.Tx) error {
+		k, err := tx.GetSigningKey(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		if k.State != r.State {
+			return errStale
+		}
+		k.State, k.RetiredAt, k.DeleteAfter = storage.KeyRetired, now, now.Add(m.opts.retention())
+		if r.State == storage.KeyNext {
+			k.DeleteAfter = now // it never signed anything
+		}
+		deleteAfter = k.DeleteAfter
+		return tx.UpdateSigningKey(ctx, k)
+	})
+	if err != nil {
 		return err
 	}
-	m.opts.Log.Info("retired signing key", "kid", r.ID, "alg", r.Algorithm, "delete_after", k.DeleteAfter)
+	m.opts.Log.Info("retired signing key", "kid", r.ID, "alg", r.Algorithm, "delete_after", deleteAfter)
 	return nil
 }
 

@@ -63,7 +63,9 @@ func (m *Manager) Retire(ctx context.Context, kid string) error {
 	case storage.KeyRetired:
 		return fmt.Errorf("keys: %s is already retired", kid)
 	case storage.KeyNext:
-		err = m.retire(ctx, r)
+		if err = m.retire(ctx, r); errors.Is(err, errStale) {
+			return fmt.Errorf("keys: %s changed state while being retired; look at usher keys list and try again", kid)
+		}
 	case storage.KeyCurrent:
 		recs, lerr := m.store.ListSigningKeys(ctx)
 		if lerr != nil {

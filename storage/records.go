@@ -271,8 +271,8 @@ type SigningKey struct {
 	DeleteAfter         time.Time // when a retired key leaves the JWKS
 }
 
-// SigningKeys stores signing keys. At most one key per algorithm is current;
-// creating or promoting a second is ErrConflict.
+// SigningKeys stores signing keys. At most one key per algorithm is current
+// and at most one is next; creating or promoting a second is ErrConflict.
 type SigningKeys interface {
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
 	GetSigningKey(ctx context.Context, id string) (*SigningKey, error)

@@ -142,6 +142,8 @@ CREATE TABLE signing_keys (
     delete_after          INTEGER
 );
 CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys (algorithm) WHERE state = 'current';
+-- One next key per algorithm, so replicas due to rotate together create one.
+CREATE UNIQUE INDEX signing_keys_one_next ON signing_keys (algorithm) WHERE state = 'next';
 
 CREATE TABLE events (
     id            TEXT PRIMARY KEY,

@@ -181,7 +181,7 @@ func signingKeyFixture() *storage.SigningKey {
 	return &storage.SigningKey{
 		ID:                  id,
 		Algorithm:           "RS256",
-		State:               storage.KeyNext,
+		State:               storage.KeyRetired, // any number may exist
 		PrivateKeyEncrypted: randomBytes(64),
 		PublicKeyJWK:        json.RawMessage(`{"kty":"RSA","kid":"` + id + `","use":"sig","alg":"RS256","n":"sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw","e":"AQAB"}`),
 		CreatedAt:           now(),

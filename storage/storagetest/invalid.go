@@ -74,7 +74,7 @@ func invalidKeyState(t *testing.T, s storage.Storage) {
 	wantErr(t, s.UpdateSigningKey(t.Context(), &upd), storage.ErrInvalid, "UpdateSigningKey with an empty state")
 	got, err := s.GetSigningKey(t.Context(), ok.ID)
 	must(t, err, "GetSigningKey")
-	eq(t, "State after the refused update", got.State, storage.KeyNext)
+	eq(t, "State after the refused update", got.State, storage.KeyRetired)
 }
 
 func invalidEventPayload(t *testing.T, s storage.Storage) {

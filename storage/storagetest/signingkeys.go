@@ -22,6 +22,8 @@ func testSigningKeys(t *testing.T, open Open) {
 	})
 }
 
+func next(k *storage.SigningKey) { k.State = storage.KeyNext }
+
 func current(k *storage.SigningKey) {
 	k.State = storage.KeyCurrent
 	k.ActivatedAt = k.CreatedAt
@@ -33,7 +35,7 @@ func keyRoundTrip(t *testing.T, s storage.Storage) {
 		name string
 		mod  func(*storage.SigningKey)
 	}{
-		{"Next", func(*storage.SigningKey) {}},
+		{"Next", next},
 		{"Current", current},
 		{"Retired", func(k *storage.SigningKey) {
 			k.Algorithm = "ES256"
@@ -106,7 +108,7 @@ func keyList(t *testing.T, s storage.Storage) {
 }
 
 func keyUpdate(t *testing.T, s storage.Storage) {
-	k := createSigningKey(t, s)
+	k := createSigningKey(t, s, next)
 	other := createSigningKey(t, s)
 	n := now()
 
@@ -155,17 +157,20 @@ func keyOneCurrent(t *testing.T, s storage.Storage) {
 	_, err := s.GetSigningKey(ctx, second.ID)
 	wantErr(t, err, storage.ErrNotFound, "GetSigningKey of the refused key")
 
-	// Any number of next and retired keys.
-	next := createSigningKey(t, s)
+	// One next key per algorithm, any number of retired ones.
+	nextKey := createSigningKey(t, s, next)
+	second = signingKeyFixture()
+	next(second)
+	wantErr(t, s.CreateSigningKey(ctx, second), storage.ErrConflict, "CreateSigningKey of a second next RS256 key")
+	createSigningKey(t, s, next, func(k *storage.SigningKey) { k.Algorithm = "ES256" })
 	createSigningKey(t, s)
-	createSigningKey(t, s, func(k *storage.SigningKey) { k.State = storage.KeyRetired })
-	createSigningKey(t, s, func(k *storage.SigningKey) { k.State = storage.KeyRetired })
+	createSigningKey(t, s)
 
 	// Promoting a next key while another is current.
-	promoted := *next
+	promoted := *nextKey
 	current(&promoted)
 	wantErr(t, s.UpdateSigningKey(ctx, &promoted), storage.ErrConflict, "UpdateSigningKey promoting a second current RS256 key")
-	got, err := s.GetSigningKey(ctx, next.ID)
+	got, err := s.GetSigningKey(ctx, nextKey.ID)
 	must(t, err, "GetSigningKey")
 	eq(t, "State of the refused promotion", got.State, storage.KeyNext)
 

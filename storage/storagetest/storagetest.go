@@ -39,6 +39,7 @@ func Run(t *testing.T, open Open) {
 		{"AuthRequests", testAuthRequests},
 		{"RefreshTokens", testRefreshTokens},
 		{"SigningKeys", testSigningKeys},
+		{"Secrets", testSecrets},
 		{"Outbox", testOutbox},
 		{"Invalid", testInvalid},
 		{"InTx", testInTx},
