@@ -47,7 +47,9 @@ func secretConcurrent(t *testing.T, s storage.Storage) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { errs[i] = s.CreateSecret(t.Context(), &storage.Secret{Name: "race", ValueEncrypted: randomBytes(40)}) })
+		wg.Go(func() {
+			errs[i] = s.CreateSecret(t.Context(), &storage.Secret{Name: "race", ValueEncrypted: randomBytes(40)})
+		})
 	}
 	wg.Wait()
 	won := 0
