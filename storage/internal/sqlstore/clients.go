@@ -71,12 +71,6 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 // ListClients implements storage.Clients.
 func (s *Store) ListClients(ctx context.Context, page storage.Page) ([]*storage.Client, error) {
 	page = page.Normalize()
-	var out []*storage.Client
-	err := s.queryAll(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
-		[]any{page.Limit, page.Offset}, func(r Rows) error {
-			c, err := scanClient(r)
-			out = append(out, c)
-			return err
-		})
-	return out, err
+	return queryList(ctx, s, `SELECT `+clientColumns+` FROM clients ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
+		[]any{page.Limit, page.Offset}, scanClient)
 }

@@ -34,13 +34,7 @@ func (s *Store) GetSecret(ctx context.Context, name string) (*storage.Secret, er
 
 // ListSecrets implements storage.Secrets.
 func (s *Store) ListSecrets(ctx context.Context) ([]*storage.Secret, error) {
-	var out []*storage.Secret
-	err := s.queryAll(ctx, `SELECT name, value_encrypted, created_at, updated_at FROM secrets ORDER BY name`, nil, func(r Rows) error {
-		x, err := scanSecret(r)
-		out = append(out, x)
-		return err
-	})
-	return out, err
+	return queryList(ctx, s, `SELECT name, value_encrypted, created_at, updated_at FROM secrets ORDER BY name`, nil, scanSecret)
 }
 
 // UpdateSecret implements storage.Secrets.

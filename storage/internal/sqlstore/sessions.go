@@ -64,12 +64,6 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, exceptID string,
 
 // ListUserSessions implements storage.Sessions.
 func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]*storage.Session, error) {
-	var out []*storage.Session
-	err := s.queryAll(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE user_id = $1 ORDER BY last_active_at DESC, id DESC`,
-		[]any{userID}, func(r Rows) error {
-			x, err := scanSession(r)
-			out = append(out, x)
-			return err
-		})
-	return out, err
+	return queryList(ctx, s, `SELECT `+sessionColumns+` FROM sessions WHERE user_id = $1 ORDER BY last_active_at DESC, id DESC`,
+		[]any{userID}, scanSession)
 }

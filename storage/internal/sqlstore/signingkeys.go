@@ -52,13 +52,7 @@ func (s *Store) GetSigningKey(ctx context.Context, id string) (*storage.SigningK
 
 // ListSigningKeys implements storage.SigningKeys.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]*storage.SigningKey, error) {
-	var out []*storage.SigningKey
-	err := s.queryAll(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys ORDER BY created_at, id`, nil, func(r Rows) error {
-		k, err := scanSigningKey(r)
-		out = append(out, k)
-		return err
-	})
-	return out, err
+	return queryList(ctx, s, `SELECT `+signingKeyColumns+` FROM signing_keys ORDER BY created_at, id`, nil, scanSigningKey)
 }
 
 // UpdateSigningKey implements storage.SigningKeys.

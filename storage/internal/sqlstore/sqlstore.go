@@ -110,6 +110,20 @@ func (s *Store) queryAll(ctx context.Context, query string, args []any, scan fun
 	return s.d.MapError(rows.Err())
 }
 
+// queryList runs query and scans every row into a T.
+func queryList[T any](ctx context.Context, s *Store, query string, args []any, scan func(Row) (T, error)) ([]T, error) {
+	var out []T
+	err := s.queryAll(ctx, query, args, func(r Rows) error {
+		v, err := scan(r)
+		out = append(out, v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DeleteExpired implements storage.Cleaner.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (storage.CleanupCounts, error) {
 	var c storage.CleanupCounts

@@ -213,13 +213,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 // ListUsers implements storage.Users.
 func (s *Store) ListUsers(ctx context.Context, page storage.Page) ([]*storage.User, error) {
 	page = page.Normalize()
-	var out []*storage.User
-	err := s.queryAll(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
-		[]any{page.Limit, page.Offset}, func(r Rows) error {
-			u, err := scanUser(r)
-			out = append(out, u)
-			return err
-		})
+	out, err := queryList(ctx, s, `SELECT `+userColumns+` FROM users ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
+		[]any{page.Limit, page.Offset}, scanUser)
 	if err != nil {
 		return nil, err
 	}
