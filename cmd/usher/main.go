@@ -78,6 +78,10 @@ func dispatch(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		return migrateCommand(ctx, rest, environ, stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, rest, environ, stdout, stderr)
+	case "users":
+		return usersCommand(ctx, rest, environ, stdout, stderr)
+	case "clients":
+		return clientsCommand(ctx, rest, environ, stdout, stderr)
 	case "version", "--version":
 		if len(rest) > 0 {
 			return &usageError{"version takes no arguments"}
