@@ -16,6 +16,7 @@ const (
 	PrefixAuthRequest  = "authreq"
 	PrefixRefreshToken = "rt"
 	PrefixTokenFamily  = "rtf"
+	PrefixAccessToken  = "at"
 	PrefixSigningKey   = "key"
 	PrefixEvent        = "evt"
 )

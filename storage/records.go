@@ -250,6 +250,40 @@ type RefreshTokens interface {
 	RevokeRefreshTokensByAuthRequest(ctx context.Context, authRequestID string, at time.Time) (int64, error)
 }
 
+// AccessToken records an issued access token (its value is a JWT or an
+// encrypted reference, never stored). Client-credentials tokens have no
+// UserID; tokens from a refresh grant carry its FamilyID.
+type AccessToken struct {
+	ID        string
+	ClientID  string
+	UserID    string
+	SessionID string
+	FamilyID  string
+	Scopes    []string
+	Audience  []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
+// Active reports whether the token may be used at now.
+func (t *AccessToken) Active(now time.Time) bool {
+	return t.RevokedAt.IsZero() && now.Before(t.ExpiresAt)
+}
+
+// AccessTokens stores issued access tokens.
+type AccessTokens interface {
+	CreateAccessToken(ctx context.Context, t *AccessToken) error
+	GetAccessToken(ctx context.Context, id string) (*AccessToken, error)
+	RevokeAccessToken(ctx context.Context, id string, at time.Time) error
+	// RevokeAccessTokens revokes the user's tokens, for one client or all
+	// when clientID is empty, and returns how many.
+	RevokeAccessTokens(ctx context.Context, userID, clientID string, at time.Time) (int64, error)
+	// RevokeAccessTokenFamily revokes the tokens issued from a refresh
+	// token family.
+	RevokeAccessTokenFamily(ctx context.Context, familyID string, at time.Time) (int64, error)
+}
+
 // Signing key states, in lifecycle order.
 const (
 	KeyNext    = "next"

@@ -33,6 +33,7 @@ type Tx interface {
 	Clients
 	AuthRequests
 	RefreshTokens
+	AccessTokens
 	SigningKeys
 	Secrets
 	Outbox
@@ -103,4 +104,5 @@ type CleanupCounts struct {
 	Sessions      int64
 	AuthRequests  int64
 	RefreshTokens int64
+	AccessTokens  int64
 }

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Open) {
 		{"Clients", testClients},
 		{"AuthRequests", testAuthRequests},
 		{"RefreshTokens", testRefreshTokens},
+		{"AccessTokens", testAccessTokens},
 		{"SigningKeys", testSigningKeys},
 		{"Secrets", testSecrets},
 		{"Outbox", testOutbox},

@@ -133,6 +133,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (storage.Clean
 	if c.RefreshTokens, err = s.exec(ctx, `DELETE FROM refresh_tokens WHERE expires_at <= $1 OR family_expires <= $1`, at); err != nil {
 		return c, err
 	}
+	if c.AccessTokens, err = s.exec(ctx, `DELETE FROM access_tokens WHERE expires_at <= $1`, at); err != nil {
+		return c, err
+	}
 	if c.AuthRequests, err = s.exec(ctx, `DELETE FROM auth_requests WHERE expires_at <= $1`, at); err != nil {
 		return c, err
 	}

@@ -1,0 +1,18 @@
+-- Access tokens Usher issued, so that revocation, introspection and userinfo
+-- can tell a live token from an expired or revoked one. Revoking a refresh
+-- token family or a session reaches the access tokens issued from them.
+CREATE TABLE access_tokens (
+    id          TEXT PRIMARY KEY,
+    client_id   TEXT NOT NULL,
+    user_id     TEXT NOT NULL DEFAULT '',
+    session_id  TEXT NOT NULL DEFAULT '',
+    family_id   TEXT NOT NULL DEFAULT '',
+    scopes      TEXT NOT NULL DEFAULT '[]',
+    audience    TEXT NOT NULL DEFAULT '[]',
+    created_at  TIMESTAMPTZ NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL,
+    revoked_at  TIMESTAMPTZ
+);
+CREATE INDEX access_tokens_family_idx ON access_tokens (family_id) WHERE family_id <> '';
+CREATE INDEX access_tokens_user_idx ON access_tokens (user_id, client_id);
+CREATE INDEX access_tokens_expires_idx ON access_tokens (expires_at);
