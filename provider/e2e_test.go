@@ -1,0 +1,216 @@
+package provider_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/usher-id/usher/clients"
+	"github.com/usher-id/usher/keys"
+	"github.com/usher-id/usher/provider"
+	"github.com/usher-id/usher/storage"
+	"github.com/usher-id/usher/storage/sqlite"
+	"github.com/usher-id/usher/users"
+)
+
+// testUsher is a running Usher: real SQLite, keys, clients, users and the
+// provider behind an httptest server.
+type testUsher struct {
+	URL     string
+	Store   storage.Storage
+	Clients *clients.Service
+	Users   *users.Service
+}
+
+const testPassword = "correct horse battery staple"
+
+func startUsher(t *testing.T, store storage.Storage) *testUsher {
+	t.Helper()
+	ctx := context.Background()
+	if store == nil {
+		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "usher.db"), sqlite.Options{Migrate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		store = db
+	}
+	sealer, err := keys.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	km, err := keys.New(ctx, store, sealer, keys.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hmacKey, err := km.Secret(ctx, "clients.secret_hmac_key", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := clients.NewSecrets(hmacKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := clients.NewService(store, secrets)
+	us := users.NewService(store, users.NewHasher(users.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 0), time.Now)
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	p, err := provider.New(ctx, provider.Options{Issuer: srv.URL, Store: store, Keys: km, Clients: cs, Users: us,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = p
+	return &testUsher{URL: srv.URL, Store: store, Clients: cs, Users: us}
+}
+
+func (u *testUsher) newUser(t *testing.T, email string) *storage.User {
+	t.Helper()
+	usr, err := u.Users.Create(context.Background(), users.NewUser{Email: email, Password: testPassword, FirstName: "Jane", LastName: "Doe", EmailVerified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return usr
+}
+
+// newClient registers a confidential (or public) web client with the
+// given redirect URI and returns its id and secret.
+func (u *testUsher) newClient(t *testing.T, redirect string, public bool, mods ...func(*storage.Client)) (string, string) {
+	t.Helper()
+	c := &storage.Client{Name: "test app", RedirectURIs: []string{redirect}}
+	for _, m := range mods {
+		m(c)
+	}
+	secret, err := u.Clients.Create(context.Background(), c, public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID, secret
+}
+
+// browser is a browserless user agent: it keeps cookies, follows
+// redirects within Usher, and stops at the first redirect elsewhere,
+// which is the answer to the application.
+type browser struct {
+	t      *testing.T
+	client *http.Client
+	issuer string
+}
+
+func newBrowser(t *testing.T, issuer string) *browser {
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, issuer: issuer}
+	b.client = &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if !strings.HasPrefix(req.URL.String(), issuer) {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	return b
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var authReqField = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
+
+// authorize opens authURL; when Usher shows the sign-in form it fills it in.
+// It returns where Usher finally sent the browser.
+func (b *browser) authorize(authURL, email, password string) *url.URL {
+	b.t.Helper()
+	resp, err := b.client.Get(authURL)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && csrfField.Match(body) {
+		csrf := csrfField.FindSubmatch(body)[1]
+		id := authReqField.FindSubmatch(body)[1]
+		resp, err = b.client.PostForm(b.issuer+"/login", url.Values{
+			"csrf": {string(csrf)}, "authRequestID": {string(id)}, "email": {email}, "password": {password}})
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if resp.StatusCode != http.StatusFound {
+		b.t.Fatalf("authorize ended with %d, not a redirect to the app: %s", resp.StatusCode, body)
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return loc
+}
+
+func TestCodeFlowWithGoOIDC(t *testing.T) {
+	ctx := context.Background()
+	u := startUsher(t, nil)
+	user := u.newUser(t, "jane@example.com")
+	const redirect = "http://127.0.0.1:9999/callback"
+	clientID, secret := u.newClient(t, redirect, false)
+
+	op, err := oidc.NewProvider(ctx, u.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: op.Endpoint(), RedirectURL: redirect,
+		Scopes: []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}}
+	verifier := oauth2.GenerateVerifier()
+	b := newBrowser(t, u.URL)
+	loc := b.authorize(cfg.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier), oidc.Nonce("n0nce")), "jane@example.com", testPassword)
+	if got := loc.Query().Get("state"); got != "st4te" {
+		t.Fatalf("state = %q in %s", got, loc)
+	}
+	code := loc.Query().Get("code")
+	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	idt, err := op.Verifier(&oidc.Config{ClientID: clientID}).Verify(ctx, rawID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		Email         string   `json:"email"`
+		EmailVerified bool     `json:"email_verified"`
+		Name          string   `json:"name"`
+		SID           string   `json:"sid"`
+		AMR           []string `json:"amr"`
+		AuthTime      int64    `json:"auth_time"`
+	}
+	if err := idt.Claims(&claims); err != nil {
+		t.Fatal(err)
+	}
+	if idt.Subject != user.ID || idt.Nonce != "n0nce" || claims.Email != "jane@example.com" || !claims.EmailVerified ||
+		claims.Name != "Jane Doe" || claims.SID == "" || claims.AuthTime == 0 || fmt.Sprint(claims.AMR) != "[pwd]" {
+		t.Fatalf("ID token: sub %q nonce %q claims %+v", idt.Subject, idt.Nonce, claims)
+	}
+	ui, err := op.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil || ui.Subject != user.ID || ui.Email != "jane@example.com" {
+		t.Fatalf("userinfo = %+v, %v", ui, err)
+	}
+	if tok.RefreshToken == "" {
+		t.Fatal("no refresh token for offline_access")
+	}
+
+	// The code is single-use.
+	if _, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("second exchange of the code = %v, want invalid_grant", err)
+	}
+}

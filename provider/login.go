@@ -1,0 +1,262 @@
+package provider
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/usher-id/usher/storage"
+)
+
+// Cookie names. The session cookie carries a random token whose hash is
+// the stored session's TokenHash.
+const (
+	sessionCookie = "usher_session"
+	csrfCookie    = "usher_csrf"
+)
+
+var pages = template.Must(template.New("").Parse(`
+{{define "head"}}<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.Title}}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem}
+label,input,button{display:block;width:100%;margin:.4rem 0}input,button{padding:.5rem;font-size:1rem}
+.error{color:#b00020}</style></head><body><h1>{{.Title}}</h1>{{end}}
+{{define "login"}}{{template "head" .}}
+{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+<form method="post" action="/login">
+<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="authRequestID" value="{{.AuthRequestID}}">
+<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required value="{{.Email}}">
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button></form></body></html>{{end}}
+{{define "logout"}}{{template "head" .}}
+<p>Do you want to sign out of Usher?</p>
+<form method="post" action="/logout">
+<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="redirect" value="{{.Redirect}}">
+<input type="hidden" name="sig" value="{{.Sig}}"><button type="submit">Sign out</button></form></body></html>{{end}}
+{{define "message"}}{{template "head" .}}<p>{{.Message}}</p></body></html>{{end}}
+`))
+
+type pageData struct {
+	Title, Error, Message, CSRF, AuthRequestID, Email, Redirect, Sig string
+}
+
+func (p *Provider) render(w http.ResponseWriter, status int, name string, d pageData) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, d); err != nil {
+		p.opts.Log.Error("render page", "page", name, "err", err)
+	}
+}
+
+func (p *Provider) message(w http.ResponseWriter, status int, title, msg string) {
+	p.render(w, status, "message", pageData{Title: title, Message: msg})
+}
+
+func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: p.secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(maxAge.Seconds())})
+}
+
+// csrfToken returns the browser's CSRF token, setting one if it has none.
+// Forms echo it back and must match the cookie (double submit); SameSite
+// keeps other sites from reading or setting it.
+func (p *Provider) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 32 {
+		return c.Value
+	}
+	t := randomToken("")
+	p.setCookie(w, csrfCookie, t, 24*time.Hour)
+	return t
+}
+
+func csrfValid(r *http.Request) bool {
+	c, err := r.Cookie(csrfCookie)
+	form := r.PostFormValue("csrf")
+	return err == nil && len(c.Value) >= 32 && subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) == 1
+}
+
+// currentSession returns the browser's live session, or nil.
+func (p *Provider) currentSession(ctx context.Context, r *http.Request) *storage.Session {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil
+	}
+	s, err := p.opts.Store.GetSessionByTokenHash(ctx, hashToken(c.Value))
+	now := p.opts.Now()
+	if err != nil || !s.Active(now) || now.Sub(s.LastActiveAt) > p.opts.SessionIdle {
+		return nil
+	}
+	return s
+}
+
+// loginPage completes the authorization request from an existing session
+// when the request allows it (SSO), and shows the sign-in form otherwise.
+func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.URL.Query().Get("authRequestID")
+	req, err := p.opts.Store.GetAuthRequest(ctx, id, p.opts.Now())
+	if err != nil {
+		p.message(w, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
+		return
+	}
+	forceLogin := slices.Contains(req.Prompt, oidc.PromptLogin) || slices.Contains(req.Prompt, oidc.PromptSelectAccount)
+	if sess := p.currentSession(ctx, r); sess != nil && !forceLogin {
+		fresh := req.MaxAge < 0 || p.opts.Now().Sub(sess.AuthTime) <= time.Duration(req.MaxAge)*time.Second
+		if fresh {
+			p.complete(w, r, req, sess)
+			return
+		}
+	}
+	if slices.Contains(req.Prompt, oidc.PromptNone) {
+		op.AuthRequestError(w, r, &authRequest{req}, oidc.ErrLoginRequired(), p.op)
+		return
+	}
+	p.render(w, http.StatusOK, "login", pageData{Title: "Sign in", CSRF: p.csrfToken(w, r), AuthRequestID: id, Email: req.LoginHint})
+}
+
+// loginSubmit checks the password, starts a new browser session (a new
+// token at every sign-in, so a planted cookie is worthless) and completes
+// the authorization request.
+func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		p.message(w, http.StatusBadRequest, "Sign in", "The form could not be read. Go back and try again.")
+		return
+	}
+	if !csrfValid(r) {
+		p.message(w, http.StatusForbidden, "Sign in", "This form has expired. Go back, reload the page and try again.")
+		return
+	}
+	id := r.PostFormValue("authRequestID")
+	req, err := p.opts.Store.GetAuthRequest(ctx, id, p.opts.Now())
+	if err != nil {
+		p.message(w, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
+		return
+	}
+	email := r.PostFormValue("email")
+	u, err := p.opts.Users.Authenticate(ctx, email, r.PostFormValue("password"))
+	if err != nil {
+		p.opts.Log.Info("sign-in refused", "client_id", req.ClientID, "reason", err.Error())
+		// One answer for every reason, so the form does not reveal which
+		// accounts exist.
+		p.render(w, http.StatusUnauthorized, "login", pageData{Title: "Sign in", Error: "That email and password do not match an account that can sign in.",
+			CSRF: p.csrfToken(w, r), AuthRequestID: id, Email: email})
+		return
+	}
+	if old := p.currentSession(ctx, r); old != nil {
+		_ = p.opts.Store.RevokeSession(ctx, old.ID, p.opts.Now())
+	}
+	now := p.opts.Now().UTC()
+	token := randomToken("")
+	sess := &storage.Session{TokenHash: hashToken(token), UserID: u.ID, AuthTime: now, AMR: []string{"pwd"},
+		UserAgent: truncate(r.UserAgent(), 512), IPAddress: clientIP(r), CreatedAt: now, LastActiveAt: now, ExpiresAt: now.Add(p.opts.SessionMax)}
+	if err := p.opts.Store.CreateSession(ctx, sess); err != nil {
+		p.opts.Log.Error("create session", "err", err)
+		p.message(w, http.StatusInternalServerError, "Sign in", "Something went wrong on our side. Try again in a moment.")
+		return
+	}
+	p.setCookie(w, sessionCookie, token, p.opts.SessionMax)
+	p.complete(w, r, req, sess)
+}
+
+// complete marks the request authenticated by sess and hands back to the
+// library, which issues the code to the application.
+func (p *Provider) complete(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session) {
+	ctx := r.Context()
+	if err := p.opts.Store.CompleteAuthRequest(ctx, req.ID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR); err != nil {
+		p.message(w, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
+		return
+	}
+	now := p.opts.Now().UTC()
+	_ = p.opts.Store.TouchSession(ctx, sess.ID, now, sess.ExpiresAt)
+	http.Redirect(w, r, op.AuthCallbackURL(p.op)(ctx, req.ID), http.StatusFound)
+}
+
+// logoutConfirmURL is where end_session sends the browser: a page that
+// signs out only on a same-site form post. The destination, already
+// validated by the library, is signed so the page cannot be turned into an
+// open redirect.
+func (p *Provider) logoutConfirmURL(req *op.EndSessionRequest) string {
+	return logoutPath + "?" + url.Values{"redirect": {req.RedirectURI}, "sig": {p.sign(req.RedirectURI)}}.Encode()
+}
+
+func (p *Provider) sign(s string) string {
+	m := hmac.New(sha256.New, p.macKey)
+	m.Write([]byte("logout-redirect\x00" + s))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (p *Provider) signed(s, sig string) bool {
+	return hmac.Equal([]byte(p.sign(s)), []byte(sig))
+}
+
+func (p *Provider) logoutPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	redirect, sig := q.Get("redirect"), q.Get("sig")
+	if redirect == "" {
+		redirect, sig = loggedOutPath, p.sign(loggedOutPath)
+	}
+	if !p.signed(redirect, sig) {
+		p.message(w, http.StatusBadRequest, "Sign out", "This sign-out link is not valid. Sign out from the application instead.")
+		return
+	}
+	p.render(w, http.StatusOK, "logout", pageData{Title: "Sign out", CSRF: p.csrfToken(w, r), Redirect: redirect, Sig: sig})
+}
+
+func (p *Provider) logoutSubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil || !csrfValid(r) {
+		p.message(w, http.StatusForbidden, "Sign out", "This form has expired. Go back, reload the page and try again.")
+		return
+	}
+	redirect := r.PostFormValue("redirect")
+	if !p.signed(redirect, r.PostFormValue("sig")) {
+		p.message(w, http.StatusBadRequest, "Sign out", "This sign-out request is not valid.")
+		return
+	}
+	if s := p.currentSession(r.Context(), r); s != nil {
+		if err := p.opts.Store.RevokeSession(r.Context(), s.ID, p.opts.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			p.opts.Log.Error("revoke session", "err", err)
+		}
+	}
+	p.setCookie(w, sessionCookie, "", -time.Second)
+	http.Redirect(w, r, redirect, http.StatusFound)
+}
+
+func (p *Provider) loggedOutPage(w http.ResponseWriter, _ *http.Request) {
+	p.message(w, http.StatusOK, "Signed out", "You are signed out.")
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// clientIP is the peer address; forwarded headers are not trusted here.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,235 @@
+// Package provider is Usher's OpenID Connect provider: zitadel/oidc's op
+// on Usher's storage, keys, clients and users, with the state the library
+// leaves to storage kept safe under concurrency and replicas.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/usher-id/usher/keys"
+	"github.com/usher-id/usher/storage"
+)
+
+// Store is the storage the provider uses.
+type Store interface {
+	storage.Users
+	storage.Sessions
+	storage.Clients
+	storage.AuthRequests
+	storage.RefreshTokens
+	storage.AccessTokens
+	InTx(ctx context.Context, fn func(tx storage.Tx) error) error
+	Ping(ctx context.Context) error
+}
+
+// ClientAuthenticator checks a client's secret.
+type ClientAuthenticator interface {
+	Authenticate(ctx context.Context, clientID, secret string) (*storage.Client, error)
+}
+
+// PasswordChecker checks a user's email and password.
+type PasswordChecker interface {
+	Authenticate(ctx context.Context, email, password string) (*storage.User, error)
+}
+
+// Options configure a Provider. Zero durations take the defaults shown.
+type Options struct {
+	Issuer  string
+	Store   Store
+	Keys    *keys.Manager
+	Clients ClientAuthenticator
+	Users   PasswordChecker
+	Log     *slog.Logger
+	Now     func() time.Time
+
+	LoginTimeout      time.Duration // 30m: how long a user may take to sign in
+	CodeLifetime      time.Duration // 60s
+	RefreshReuseGrace time.Duration // 5s: concurrent refreshes of one token both succeed
+	SessionIdle       time.Duration // 7 days
+	SessionMax        time.Duration // 30 days
+	ClientCacheTTL    time.Duration // 5s: how stale a replica's view of a client may be
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.LoginTimeout, 30*time.Minute)
+	def(&o.CodeLifetime, time.Minute)
+	def(&o.RefreshReuseGrace, 5*time.Second)
+	def(&o.SessionIdle, 7*24*time.Hour)
+	def(&o.SessionMax, 30*24*time.Hour)
+	def(&o.ClientCacheTTL, 5*time.Second)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Provider serves the OpenID Connect endpoints and the sign-in pages that
+// complete authorization requests.
+type Provider struct {
+	opts     Options
+	op       *op.Provider
+	handler  http.Handler
+	secure   bool   // cookies are Secure (everywhere but a localhost http issuer)
+	macKey   []byte // signs logout confirmations
+	clientMu sync.Mutex
+	clients  map[string]cachedClient
+	origins  originSet
+}
+
+type cachedClient struct {
+	c       *client
+	expires time.Time
+}
+
+// Paths of the pages the provider serves beside the protocol endpoints.
+const (
+	loginPath     = "/login"
+	logoutPath    = "/logout"
+	loggedOutPath = "/logged-out"
+)
+
+// New builds the provider. It reads (or creates) the instance key that
+// encrypts authorization codes and opaque tokens, shared by all replicas.
+func New(ctx context.Context, opts Options) (*Provider, error) {
+	opts.setDefaults()
+	u, err := url.Parse(opts.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("provider: issuer: %w", err)
+	}
+	cryptoKey, err := opts.Keys.Secret(ctx, "oidc.crypto_key", 32)
+	if err != nil {
+		return nil, err
+	}
+	macKey, err := opts.Keys.Secret(ctx, "provider.mac_key", 32)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{opts: opts, secure: u.Scheme == "https", macKey: macKey, clients: make(map[string]cachedClient)}
+	cfg := &op.Config{
+		CryptoKeyId:              "usher-1",
+		DefaultLogoutRedirectURI: loggedOutPath,
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		SupportedUILocales:       []language.Tag{language.English},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr", "c_hash", "at_hash", "azp", "sid",
+			"name", "given_name", "family_name", "preferred_username", "picture", "updated_at", "email", "email_verified"},
+	}
+	copy(cfg.CryptoKey[:], cryptoKey)
+	var options []op.Option
+	if u.Scheme == "http" {
+		options = append(options, op.WithAllowInsecure())
+	}
+	options = append(options, op.WithCORSOptions(p.corsOptions()))
+	p.op, err = op.NewProvider(cfg, &opStorage{p: p}, op.StaticIssuer(opts.Issuer), options...)
+	if err != nil {
+		return nil, fmt.Errorf("provider: %w", err)
+	}
+	mux := http.NewServeMux()
+	interceptor := op.NewIssuerInterceptor(p.op.IssuerFromRequest)
+	mux.Handle("GET "+loginPath, interceptor.HandlerFunc(p.loginPage))
+	mux.Handle("POST "+loginPath, interceptor.HandlerFunc(p.loginSubmit))
+	mux.Handle("GET "+logoutPath, interceptor.HandlerFunc(p.logoutPage))
+	mux.Handle("POST "+logoutPath, interceptor.HandlerFunc(p.logoutSubmit))
+	mux.HandleFunc("GET "+loggedOutPath, p.loggedOutPage)
+	mux.Handle("/", p.op)
+	p.handler = mux
+	return p, nil
+}
+
+// ServeHTTP serves the protocol endpoints and the sign-in pages.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
+
+// client returns a client by ID, from a short-lived per-replica cache:
+// the library asks for the client several times per request.
+func (p *Provider) client(ctx context.Context, id string) (*client, error) {
+	now := p.opts.Now()
+	p.clientMu.Lock()
+	cc, ok := p.clients[id]
+	p.clientMu.Unlock()
+	if ok && now.Before(cc.expires) {
+		return cc.c, nil
+	}
+	c, err := p.opts.Store.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client_id")
+	}
+	if err != nil {
+		return nil, err
+	}
+	wrapped := p.wrap(c)
+	p.clientMu.Lock()
+	if len(p.clients) > 10000 {
+		clear(p.clients)
+	}
+	p.clients[id] = cachedClient{c: wrapped, expires: now.Add(p.opts.ClientCacheTTL)}
+	p.clientMu.Unlock()
+	return wrapped, nil
+}
+
+func (p *Provider) wrap(c *storage.Client) *client {
+	return &client{c: c, loginURL: func(id string) string {
+		return p.opts.Issuer + loginPath + "?" + url.Values{"authRequestID": {id}}.Encode()
+	}}
+}
+
+// fillUserinfo sets the claims the scopes grant.
+func (p *Provider) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, userID string, scopes []string) error {
+	ui.Subject = userID // the library would otherwise blank sub
+	var u *storage.User
+	for _, sc := range scopes {
+		if sc != oidc.ScopeProfile && sc != oidc.ScopeEmail {
+			continue
+		}
+		if u == nil {
+			var err error
+			if u, err = p.opts.Store.GetUser(ctx, userID); err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					return oidc.ErrInvalidRequest().WithDescription("the user no longer exists")
+				}
+				return err
+			}
+		}
+		switch sc {
+		case oidc.ScopeProfile:
+			ui.GivenName, ui.FamilyName = u.FirstName, u.LastName
+			ui.Name = joinName(u.FirstName, u.LastName)
+			ui.PreferredUsername = u.Username
+			ui.Picture = u.ImageURL
+			ui.UpdatedAt = oidc.FromTime(u.UpdatedAt)
+		case oidc.ScopeEmail:
+			e := u.PrimaryEmail()
+			ui.Email, ui.EmailVerified = e.Email, oidc.Bool(e.Verified)
+		}
+	}
+	return nil
+}
+
+func joinName(first, last string) string {
+	switch {
+	case first == "":
+		return last
+	case last == "":
+		return first
+	}
+	return first + " " + last
+}

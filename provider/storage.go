@@ -1,0 +1,486 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/usher-id/usher/storage"
+)
+
+// opStorage is Usher's side of zitadel's op.Storage: it keeps every piece of
+// protocol state in Usher's database, and closes the gaps the library
+// leaves to storage (atomic code use, refresh rotation and reuse detection,
+// revocation, token liveness at userinfo and introspection).
+type opStorage struct {
+	p *Provider
+}
+
+var (
+	_ op.Storage                        = (*opStorage)(nil)
+	_ op.ClientCredentialsStorage       = (*opStorage)(nil)
+	_ op.CanSetUserinfoFromRequest      = (*opStorage)(nil)
+	_ op.CanTerminateSessionFromRequest = (*opStorage)(nil)
+)
+
+// hashToken is how codes and refresh tokens are stored: they are long
+// random values, so a fast hash suffices.
+func hashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// randomToken returns a prefixed 256-bit random token.
+func randomToken(prefix string) string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (s *opStorage) now() time.Time { return s.p.opts.Now().UTC() }
+
+// CreateAuthRequest stores an incoming authorization request. It enforces
+// what the library leaves open: PKCE must be S256, and public clients must
+// use it.
+func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+	c, err := s.p.client(ctx, req.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256; plain is not accepted")
+	case req.CodeChallenge == "" && c.c.AuthMethod == string(oidc.AuthMethodNone):
+		return nil, oidc.ErrInvalidRequest().WithDescription("public clients must use PKCE: send code_challenge with code_challenge_method=S256")
+	}
+	maxAge := -1
+	if req.MaxAge != nil {
+		maxAge = int(min(*req.MaxAge, 1<<31-1))
+	}
+	now := s.now()
+	r := &storage.AuthRequest{
+		ClientID:            req.ClientID,
+		RedirectURI:         req.RedirectURI,
+		State:               req.State,
+		Nonce:               req.Nonce,
+		Scopes:              req.Scopes,
+		ResponseType:        string(req.ResponseType),
+		ResponseMode:        string(req.ResponseMode),
+		CodeChallenge:       req.CodeChallenge,
+		CodeChallengeMethod: string(req.CodeChallengeMethod),
+		Prompt:              req.Prompt,
+		MaxAge:              maxAge,
+		LoginHint:           req.LoginHint,
+		ACRValues:           req.ACRValues,
+		CreatedAt:           now,
+		ExpiresAt:           now.Add(s.p.opts.LoginTimeout),
+	}
+	for _, l := range req.UILocales {
+		r.UILocales = append(r.UILocales, l.String())
+	}
+	if err := s.p.opts.Store.CreateAuthRequest(ctx, r); err != nil {
+		return nil, fmt.Errorf("store authorization request: %w", err)
+	}
+	return &authRequest{r}, nil
+}
+
+func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	r, err := s.p.opts.Store.GetAuthRequest(ctx, id, s.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("the authorization request is unknown or has expired; start again from the application")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &authRequest{r}, nil
+}
+
+// AuthRequestByCode claims the code: of two exchanges of one code exactly
+// one gets here, and a replay revokes what the first one was issued.
+func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	now := s.now()
+	r, err := s.p.opts.Store.ClaimAuthCode(ctx, hashToken(code), now)
+	switch {
+	case err == nil:
+		return &authRequest{r}, nil
+	case errors.Is(err, storage.ErrConflict) && r != nil:
+		n, rerr := s.p.opts.Store.RevokeRefreshTokensByAuthRequest(ctx, r.ID, now)
+		if rerr == nil && r.UserID != "" {
+			_, rerr = s.p.opts.Store.RevokeAccessTokens(ctx, r.UserID, r.ClientID, now)
+		}
+		s.p.opts.Log.Warn("authorization code replayed: revoked the tokens issued from it",
+			"client_id", r.ClientID, "user_id", r.UserID, "refresh_tokens_revoked", n, "err", rerr)
+		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code was already used")
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code is invalid or has expired")
+	}
+	return nil, err
+}
+
+func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
+	return s.p.opts.Store.SaveAuthCode(ctx, id, hashToken(code), s.now().Add(s.p.opts.CodeLifetime))
+}
+
+// DeleteAuthRequest keeps the request: its used code must stay known until
+// it expires, so a replay is recognised as one.
+func (s *opStorage) DeleteAuthRequest(context.Context, string) error { return nil }
+
+// tokenContext is what an access token records about its grant.
+type tokenContext struct {
+	clientID, userID, sessionID, familyID string
+	scopes, audience                      []string
+}
+
+func (s *opStorage) contextOf(ctx context.Context, req op.TokenRequest) (tokenContext, error) {
+	tc := tokenContext{scopes: req.GetScopes(), audience: req.GetAudience()}
+	switch r := req.(type) {
+	case *authRequest:
+		tc.clientID, tc.userID, tc.sessionID = r.r.ClientID, r.r.UserID, r.r.SessionID
+	case *refreshRequest:
+		tc.clientID, tc.userID, tc.sessionID, tc.familyID = r.t.ClientID, r.t.UserID, r.t.SessionID, r.t.FamilyID
+	case *clientCredentialsRequest:
+		tc.clientID = r.clientID
+	default:
+		return tc, oidc.ErrUnsupportedGrantType().WithDescription("this grant is not supported")
+	}
+	return tc, nil
+}
+
+// newAccessToken records an access token and returns its ID and expiry.
+func (s *opStorage) newAccessToken(ctx context.Context, tx storage.AccessTokens, tc tokenContext) (string, time.Time, error) {
+	c, err := s.p.client(ctx, tc.clientID)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := s.now()
+	at := &storage.AccessToken{
+		ClientID: tc.clientID, UserID: tc.userID, SessionID: tc.sessionID, FamilyID: tc.familyID,
+		Scopes: tc.scopes, Audience: tc.audience, CreatedAt: now, ExpiresAt: now.Add(c.c.AccessTokenTTL),
+	}
+	if err := tx.CreateAccessToken(ctx, at); err != nil {
+		return "", time.Time{}, fmt.Errorf("store access token: %w", err)
+	}
+	return at.ID, at.ExpiresAt, nil
+}
+
+func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	tc, err := s.contextOf(ctx, req)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return s.newAccessToken(ctx, s.p.opts.Store, tc)
+}
+
+// errRefreshReused marks a rotated refresh token presented again.
+var errRefreshReused = errors.New("refresh token reused")
+
+// CreateAccessAndRefreshTokens issues an access token and a refresh token.
+// A rotation marks the presented token used in the same transaction that
+// creates its successor, so of two concurrent refreshes one rotates and the
+// other is either inside the grace window (it gets its own successor) or
+// treated as reuse, which revokes the whole family.
+func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	tc, err := s.contextOf(ctx, req)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	c, err := s.p.client(ctx, tc.clientID)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	now := s.now()
+	token := randomToken("urt_")
+	next := &storage.RefreshToken{
+		ID: storage.NewID(storage.PrefixRefreshToken), TokenHash: hashToken(token),
+		ClientID: tc.clientID, UserID: tc.userID, SessionID: tc.sessionID,
+		Scopes: tc.scopes, Audience: tc.audience, CreatedAt: now,
+		ExpiresAt: now.Add(c.c.RefreshTokenIdleTTL), FamilyExpires: now.Add(c.c.RefreshTokenMaxTTL),
+	}
+	switch r := req.(type) {
+	case *authRequest:
+		next.AuthRequestID, next.AMR, next.AuthTime = r.r.ID, r.r.AMR, r.r.AuthTime
+	case *refreshRequest:
+		next.FamilyID, next.FamilyExpires, next.AMR, next.AuthTime = r.t.FamilyID, r.t.FamilyExpires, r.t.AMR, r.t.AuthTime
+		next.AuthRequestID = r.t.AuthRequestID
+	}
+	next.ExpiresAt = minTime(next.ExpiresAt, next.FamilyExpires)
+	var atID string
+	var atExp time.Time
+	err = s.p.opts.Store.InTx(ctx, func(tx storage.Tx) error {
+		if current != "" {
+			old, err := tx.GetRefreshTokenByHash(ctx, hashToken(current))
+			if err != nil {
+				return err
+			}
+			err = tx.MarkRefreshTokenRotated(ctx, old.ID, next.ID, now)
+			if errors.Is(err, storage.ErrConflict) {
+				if !old.RevokedAt.IsZero() || now.Sub(old.RotatedAt) > s.p.opts.RefreshReuseGrace {
+					return errRefreshReused
+				}
+				err = nil // a concurrent refresh inside the grace window
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := tx.CreateRefreshToken(ctx, next); err != nil {
+			return err
+		}
+		tc.familyID = next.FamilyID
+		var err error
+		atID, atExp, err = s.newAccessToken(ctx, tx, tc)
+		return err
+	})
+	if errors.Is(err, errRefreshReused) {
+		s.revokeFamily(ctx, req.(*refreshRequest).t, "refresh token reused: revoked its whole family")
+		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used")
+	}
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	return atID, token, atExp, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// revokeFamily revokes a refresh token family and the access tokens
+// issued from it, and says so in the log.
+func (s *opStorage) revokeFamily(ctx context.Context, t *storage.RefreshToken, why string) {
+	now := s.now()
+	n, err := s.p.opts.Store.RevokeRefreshTokenFamily(ctx, t.FamilyID, now)
+	m, aerr := s.p.opts.Store.RevokeAccessTokenFamily(ctx, t.FamilyID, now)
+	s.p.opts.Log.Warn(why, "client_id", t.ClientID, "user_id", t.UserID, "family_id", t.FamilyID,
+		"refresh_tokens_revoked", n, "access_tokens_revoked", m, "err", errors.Join(err, aerr))
+}
+
+// TokenRequestByRefreshToken looks up a refresh token presented at the
+// token endpoint.
+func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
+	t, err := s.p.opts.Store.GetRefreshTokenByHash(ctx, hashToken(token))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token is invalid")
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	switch {
+	case !t.RevokedAt.IsZero():
+		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token was revoked")
+	case !t.RotatedAt.IsZero() && now.Sub(t.RotatedAt) > s.p.opts.RefreshReuseGrace:
+		s.revokeFamily(ctx, t, "refresh token reused: revoked its whole family")
+		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used")
+	case !now.Before(t.ExpiresAt) || !now.Before(t.FamilyExpires):
+		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token has expired")
+	}
+	return &refreshRequest{t: t, scopes: t.Scopes}, nil
+}
+
+// TerminateSession ends the user's sessions at Usher (used only when no
+// confirmation page is involved).
+func (s *opStorage) TerminateSession(ctx context.Context, userID, _ string) error {
+	_, err := s.p.opts.Store.RevokeUserSessions(ctx, userID, "", s.now())
+	return err
+}
+
+// TerminateSessionFromRequest sends every RP-initiated logout through the
+// confirmation page, which signs out only after a same-site form post: a
+// link alone can never sign a user out.
+func (s *opStorage) TerminateSessionFromRequest(_ context.Context, req *op.EndSessionRequest) (string, error) {
+	return s.p.logoutConfirmURL(req), nil
+}
+
+// GetRefreshTokenInfo resolves a refresh token for revocation. The token
+// ID it returns is the family: revoking a refresh token revokes its grant.
+func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
+	t, err := s.p.opts.Store.GetRefreshTokenByHash(ctx, hashToken(token))
+	if err != nil || t.ClientID != clientID {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	return t.UserID, t.FamilyID, nil
+}
+
+// RevokeToken revokes a refresh token family or an access token. Tokens
+// of other clients and unknown tokens are ignored, as RFC 7009 asks.
+func (s *opStorage) RevokeToken(ctx context.Context, id, _, clientID string) *oidc.Error {
+	now := s.now()
+	switch {
+	case strings.HasPrefix(id, storage.PrefixTokenFamily+"_"):
+		if _, err := s.p.opts.Store.RevokeRefreshTokenFamily(ctx, id, now); err != nil {
+			return oidc.ErrServerError().WithParent(err)
+		}
+		if _, err := s.p.opts.Store.RevokeAccessTokenFamily(ctx, id, now); err != nil {
+			return oidc.ErrServerError().WithParent(err)
+		}
+	case strings.HasPrefix(id, storage.PrefixAccessToken+"_"):
+		at, err := s.p.opts.Store.GetAccessToken(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && at.ClientID != clientID) {
+			return nil
+		}
+		if err == nil {
+			err = s.p.opts.Store.RevokeAccessToken(ctx, id, now)
+		}
+		if err != nil {
+			return oidc.ErrServerError().WithParent(err)
+		}
+	}
+	return nil
+}
+
+func (s *opStorage) SigningKey(context.Context) (op.SigningKey, error) {
+	return s.p.opts.Keys.Current(s.p.opts.Keys.DefaultAlgorithm())
+}
+
+func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.SignatureAlgorithm(s.p.opts.Keys.DefaultAlgorithm())}, nil
+}
+
+func (s *opStorage) KeySet(context.Context) ([]op.Key, error) {
+	pub := s.p.opts.Keys.PublicKeys()
+	out := make([]op.Key, len(pub))
+	for i, k := range pub {
+		out[i] = &publicKey{id: k.KeyID, alg: k.Algorithm, key: k.Key}
+	}
+	return out, nil
+}
+
+func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	return s.p.client(ctx, id)
+}
+
+func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	if _, err := s.p.opts.Clients.Authenticate(ctx, id, secret); err != nil {
+		return oidc.ErrInvalidClient().WithDescription("client authentication failed")
+	}
+	return nil
+}
+
+// ClientCredentials authenticates a client for the client_credentials
+// grant, which it must be allowed.
+func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (op.Client, error) {
+	c, err := s.p.opts.Clients.Authenticate(ctx, id, secret)
+	if err != nil {
+		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
+	}
+	if !slices.Contains(c.GrantTypes, string(oidc.GrantTypeClientCredentials)) {
+		return nil, oidc.ErrUnauthorizedClient().WithDescription("this client may not use the client_credentials grant")
+	}
+	return s.p.wrap(c), nil
+}
+
+func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
+	c, err := s.p.client(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	var granted []string
+	for _, sc := range scopes {
+		if slices.Contains(c.c.Scopes, sc) && sc != oidc.ScopeOpenID && sc != oidc.ScopeOfflineAccess {
+			granted = append(granted, sc)
+		}
+	}
+	return &clientCredentialsRequest{clientID: clientID, scopes: granted}, nil
+}
+
+// SetUserinfoFromScopes is the library's older hook; SetUserinfoFromRequest
+// does the work.
+func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil
+}
+
+// SetUserinfoFromRequest fills the ID token's user claims.
+func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	if err := s.p.fillUserinfo(ctx, ui, req.GetSubject(), scopes); err != nil {
+		return err
+	}
+	if a, ok := req.(*authRequest); ok && a.r.SessionID != "" {
+		ui.AppendClaims("sid", a.r.SessionID)
+	}
+	if r, ok := req.(*refreshRequest); ok && r.t.SessionID != "" {
+		ui.AppendClaims("sid", r.t.SessionID)
+	}
+	return nil
+}
+
+// liveToken returns the access token if it may still be used.
+func (s *opStorage) liveToken(ctx context.Context, tokenID string) (*storage.AccessToken, error) {
+	at, err := s.p.opts.Store.GetAccessToken(ctx, tokenID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && !at.Active(s.now())) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("the access token is invalid, expired or revoked")
+	}
+	return at, err
+}
+
+// SetUserinfoFromToken backs /userinfo; the library only checked the
+// token's form, so liveness is checked here.
+func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, _, _ string) error {
+	at, err := s.liveToken(ctx, tokenID)
+	if err != nil {
+		return err
+	}
+	if at.UserID == "" {
+		return oidc.ErrInvalidRequest().WithDescription("this access token was issued to a client, not a user")
+	}
+	return s.p.fillUserinfo(ctx, ui, at.UserID, at.Scopes)
+}
+
+// SetIntrospectionFromToken answers introspection; an error makes the
+// answer {"active": false}.
+func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, _, _ string) error {
+	at, err := s.liveToken(ctx, tokenID)
+	if err != nil {
+		return err
+	}
+	resp.Active = true
+	resp.Scope = at.Scopes
+	resp.ClientID = at.ClientID
+	resp.TokenType = oidc.BearerToken
+	resp.Expiration = oidc.FromTime(at.ExpiresAt)
+	resp.IssuedAt = oidc.FromTime(at.CreatedAt)
+	resp.Audience = at.Audience
+	resp.Issuer = s.p.opts.Issuer
+	resp.JWTID = at.ID
+	if at.UserID == "" {
+		resp.Subject = at.ClientID
+		return nil
+	}
+	resp.Subject = at.UserID
+	var ui oidc.UserInfo
+	if err := s.p.fillUserinfo(ctx, &ui, at.UserID, at.Scopes); err != nil {
+		return err
+	}
+	resp.SetUserInfo(&ui)
+	return nil
+}
+
+// GetPrivateClaimsFromScopes adds no claims to access tokens yet.
+func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+// GetKeyByIDAndClientID: no client has registered keys yet, so
+// private_key_jwt and the JWT-bearer grant are refused.
+func (s *opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, oidc.ErrInvalidClient().WithDescription("this client has no registered keys")
+}
+
+func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, oidc.ErrUnauthorizedClient().WithDescription("the JWT bearer grant is not enabled")
+}
+
+func (s *opStorage) Health(ctx context.Context) error { return s.p.opts.Store.Ping(ctx) }
