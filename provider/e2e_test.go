@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,12 +31,32 @@ import (
 // provider behind an httptest server.
 type testUsher struct {
 	URL     string
+	Clock   *clock
 	Store   storage.Storage
 	Clients *clients.Service
 	Users   *users.Service
 }
 
 const testPassword = "correct horse battery staple"
+
+// clock is the provider's clock: real time plus an offset a test can
+// advance, to step past grace windows and lifetimes without sleeping.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
 
 func startUsher(t *testing.T, store storage.Storage) *testUsher {
 	t.Helper()
@@ -66,16 +87,17 @@ func startUsher(t *testing.T, store storage.Storage) *testUsher {
 	}
 	cs := clients.NewService(store, secrets)
 	us := users.NewService(store, users.NewHasher(users.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 0), time.Now)
+	clk := &clock{}
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	p, err := provider.New(ctx, provider.Options{Issuer: srv.URL, Store: store, Keys: km, Clients: cs, Users: us,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Config.Handler = p
-	return &testUsher{URL: srv.URL, Store: store, Clients: cs, Users: us}
+	return &testUsher{URL: srv.URL, Clock: clk, Store: store, Clients: cs, Users: us}
 }
 
 func (u *testUsher) newUser(t *testing.T, email string) *storage.User {

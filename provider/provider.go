@@ -144,7 +144,14 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provider: %w", err)
 	}
+	discovery, err := p.renderDiscovery(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("provider: discovery: %w", err)
+	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery(discovery))
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", p.serveDiscovery(discovery))
+	mux.HandleFunc("GET /keys", opts.Keys.ServeJWKS)
 	interceptor := op.NewIssuerInterceptor(p.op.IssuerFromRequest)
 	mux.Handle("GET "+loginPath, interceptor.HandlerFunc(p.loginPage))
 	mux.Handle("POST "+loginPath, interceptor.HandlerFunc(p.loginSubmit))
