@@ -5,12 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/usher-id/usher/clients"
+	"github.com/usher-id/usher/internal/oidctest"
 	"github.com/usher-id/usher/keys"
 	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/storage"
@@ -124,61 +121,6 @@ func (u *testUsher) newClient(t *testing.T, redirect string, public bool, mods .
 	return c.ID, secret
 }
 
-// browser is a browserless user agent: it keeps cookies, follows
-// redirects within Usher, and stops at the first redirect elsewhere,
-// which is the answer to the application.
-type browser struct {
-	t      *testing.T
-	client *http.Client
-	issuer string
-}
-
-func newBrowser(t *testing.T, issuer string) *browser {
-	jar, _ := cookiejar.New(nil)
-	b := &browser{t: t, issuer: issuer}
-	b.client = &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if !strings.HasPrefix(req.URL.String(), issuer) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	return b
-}
-
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-var authReqField = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
-
-// authorize opens authURL; when Usher shows the sign-in form it fills it in.
-// It returns where Usher finally sent the browser.
-func (b *browser) authorize(authURL, email, password string) *url.URL {
-	b.t.Helper()
-	resp, err := b.client.Get(authURL)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusOK && csrfField.Match(body) {
-		csrf := csrfField.FindSubmatch(body)[1]
-		id := authReqField.FindSubmatch(body)[1]
-		resp, err = b.client.PostForm(b.issuer+"/login", url.Values{
-			"csrf": {string(csrf)}, "authRequestID": {string(id)}, "email": {email}, "password": {password}})
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		body, _ = io.ReadAll(resp.Body)
-		resp.Body.Close()
-	}
-	if resp.StatusCode != http.StatusFound {
-		b.t.Fatalf("authorize ended with %d, not a redirect to the app: %s", resp.StatusCode, body)
-	}
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return loc
-}
-
 func TestCodeFlowWithGoOIDC(t *testing.T) {
 	ctx := context.Background()
 	u := startUsher(t, nil)
@@ -193,8 +135,8 @@ func TestCodeFlowWithGoOIDC(t *testing.T) {
 	cfg := oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: op.Endpoint(), RedirectURL: redirect,
 		Scopes: []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}}
 	verifier := oauth2.GenerateVerifier()
-	b := newBrowser(t, u.URL)
-	loc := b.authorize(cfg.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier), oidc.Nonce("n0nce")), "jane@example.com", testPassword)
+	b := oidctest.NewBrowser(t, u.URL)
+	loc := b.Authorize(cfg.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier), oidc.Nonce("n0nce")), "jane@example.com", testPassword)
 	if got := loc.Query().Get("state"); got != "st4te" {
 		t.Fatalf("state = %q in %s", got, loc)
 	}

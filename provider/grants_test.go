@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/usher-id/usher/internal/oidctest"
 	"github.com/usher-id/usher/storage"
 )
 
@@ -28,7 +29,7 @@ type flow struct {
 	u      *testUsher
 	op     *oidc.Provider
 	cfg    oauth2.Config
-	b      *browser
+	b      *oidctest.Browser
 	secret string
 }
 
@@ -39,14 +40,14 @@ func newFlow(t *testing.T, u *testUsher, public bool, mods ...func(*storage.Clie
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &flow{u: u, op: op, b: newBrowser(t, u.URL), secret: secret, cfg: oauth2.Config{ClientID: clientID, ClientSecret: secret,
+	return &flow{u: u, op: op, b: oidctest.NewBrowser(t, u.URL), secret: secret, cfg: oauth2.Config{ClientID: clientID, ClientSecret: secret,
 		Endpoint: op.Endpoint(), RedirectURL: appRedirect, Scopes: []string{oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess}}}
 }
 
 func (f *flow) login(t *testing.T, opts ...oauth2.AuthCodeOption) *oauth2.Token {
 	t.Helper()
 	verifier := oauth2.GenerateVerifier()
-	loc := f.b.authorize(f.cfg.AuthCodeURL("s", append(opts, oauth2.S256ChallengeOption(verifier))...), "jane@example.com", testPassword)
+	loc := f.b.Authorize(f.cfg.AuthCodeURL("s", append(opts, oauth2.S256ChallengeOption(verifier))...), "jane@example.com", testPassword)
 	code := loc.Query().Get("code")
 	if code == "" {
 		t.Fatalf("no code in %s", loc)
@@ -163,7 +164,7 @@ func TestSSOAcrossClientsAndPromptNone(t *testing.T) {
 	b := newFlow(t, u, false)
 	b.b = a.b
 	verifier := oauth2.GenerateVerifier()
-	resp, err := b.b.client.Get(b.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	resp, err := b.b.Client.Get(b.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,8 +174,8 @@ func TestSSOAcrossClientsAndPromptNone(t *testing.T) {
 		t.Fatalf("second app with a session: %d %s, want a code without signing in", resp.StatusCode, loc)
 	}
 	// prompt=none in a fresh browser: login_required goes back to the app.
-	fresh := newBrowser(t, u.URL)
-	resp, err = fresh.client.Get(b.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "none")))
+	fresh := oidctest.NewBrowser(t, u.URL)
+	resp, err = fresh.Client.Get(b.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "none")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestSSOAcrossClientsAndPromptNone(t *testing.T) {
 		t.Fatalf("prompt=none without a session sent the browser to %s", loc)
 	}
 	// prompt=login with a session shows the form again.
-	resp, err = a.b.client.Get(b.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "login")))
+	resp, err = a.b.Client.Get(b.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "login")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,9 +242,9 @@ func TestAuthorizeBadInput(t *testing.T) {
 	u.newUser(t, "jane@example.com")
 	pub := newFlow(t, u, true)
 	conf := newFlow(t, u, false)
-	get := func(b *browser, rawURL string) (*http.Response, *url.URL) {
+	get := func(b *oidctest.Browser, rawURL string) (*http.Response, *url.URL) {
 		t.Helper()
-		resp, err := b.client.Get(rawURL)
+		resp, err := b.Client.Get(rawURL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,13 +274,13 @@ func TestAuthorizeBadInput(t *testing.T) {
 	}
 	// PKCE mismatch at the token endpoint.
 	verifier := oauth2.GenerateVerifier()
-	loc = conf.b.authorize(conf.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
+	loc = conf.b.Authorize(conf.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
 	if _, err := conf.cfg.Exchange(context.Background(), loc.Query().Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
 		t.Fatalf("PKCE mismatch = %v, want invalid_grant", err)
 	}
 	// A wrong password shows the form again with one generic message.
-	fresh := newBrowser(t, u.URL)
-	resp, err := fresh.client.Get(conf.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	fresh := oidctest.NewBrowser(t, u.URL)
+	resp, err := fresh.Client.Get(conf.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
 	if err != nil {
 		t.Fatal(err)
 	}

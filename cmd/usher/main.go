@@ -27,6 +27,12 @@ Usage:
                                          start a key rotation
   usher keys retire KID                  stop signing with a key
   usher keys rewrap                      re-seal secrets under a new master key
+  usher users create --email E --password P [--name N]
+                                         create a user (prints it as JSON)
+  usher clients create --name N --redirect-uri URI [...]
+                                         register an app (prints client_id and,
+                                         once, client_secret)
+  usher clients list | get ID | update ID [...] | delete ID | rotate-secret ID
   usher version                          print the version
   usher help                             show this text
 

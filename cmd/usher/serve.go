@@ -14,6 +14,8 @@ import (
 	"github.com/usher-id/usher/config"
 	"github.com/usher-id/usher/internal/health"
 	"github.com/usher-id/usher/keys"
+	"github.com/usher-id/usher/provider"
+	"github.com/usher-id/usher/users"
 )
 
 func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
@@ -31,6 +33,8 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	// zitadel/oidc logs through the default logger.
+	slog.SetDefault(log)
 
 	db, err := openStorage(ctx, cfg, cfg.Database.MigrateOnStart)
 	if err != nil {
@@ -59,10 +63,25 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		return err
 	}
 	go km.Run(ctx)
+	cs, err := clientServiceWith(ctx, km, db)
+	if err != nil {
+		return err
+	}
+	op, err := provider.New(ctx, provider.Options{
+		Issuer:  cfg.Issuer,
+		Store:   db,
+		Keys:    km,
+		Clients: cs,
+		Users:   users.NewService(db, users.NewHasher(users.DefaultParams(), 0), time.Now),
+		Log:     log,
+	})
+	if err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
 	health.Routes(mux, db, log)
-	mux.HandleFunc("GET /keys", km.ServeJWKS)
+	mux.Handle("/", op)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -121,9 +140,11 @@ func printWelcome(w io.Writer, cfg config.Config, addr, data, schema, masterKey 
   Listening   %s
   Data        %s (%s)
   Master key  %s
-  JWKS        %s/keys
+  Discovery   %s/.well-known/openid-configuration
   Health      %s/healthz and %s/readyz
 
+  Try it: usher users create --email you@example.com --password-stdin
+         usher clients create --name "My app" --redirect-uri http://localhost:3000/callback
   Configure with --config usher.yaml or USHER_* variables (see the README).
   Stop with Ctrl-C.
 

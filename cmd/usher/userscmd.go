@@ -1,10 +1,109 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/usher-id/usher/users"
 )
 
+// stdin is where --password-stdin reads; tests replace it.
+var stdin io.Reader = os.Stdin
+
+const usersUsage = `usage: usher users create --email E (--password P | --password-stdin) [--name "First Last"] [--first-name F] [--last-name L] [--username U] [--email-verified] [--config FILE]`
+
 func usersCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-	return &usageError{"usage: usher users create --email E --password P [--name N]"}
+	fs := flag.NewFlagSet("usher users", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	email := fs.String("email", "", "the user's email `address` (required)")
+	password := fs.String("password", "", "the user's `password` (visible to other local users; prefer --password-stdin)")
+	passwordStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	name := fs.String("name", "", "the user's full `name`, split at the first space into first and last name")
+	first := fs.String("first-name", "", "the user's first `name`")
+	last := fs.String("last-name", "", "the user's last `name`")
+	username := fs.String("username", "", "an optional `username`")
+	verified := fs.Bool("email-verified", false, "mark the email address as verified")
+	pos, err := parseFlags(fs, args, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || pos[0] != "create" {
+		return &usageError{usersUsage}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case !set["email"]:
+		return &usageError{"users create: --email is required"}
+	case set["password"] == *passwordStdin:
+		return &usageError{"users create: give exactly one of --password and --password-stdin"}
+	case set["name"] && (set["first-name"] || set["last-name"]):
+		return &usageError{"users create: give --name or --first-name/--last-name, not both"}
+	}
+	nu := users.NewUser{Email: *email, Password: *password, FirstName: *first, LastName: *last, Username: *username, EmailVerified: *verified}
+	if set["name"] {
+		nu.FirstName, nu.LastName, _ = strings.Cut(strings.TrimSpace(*name), " ")
+	}
+	if *passwordStdin {
+		if nu.Password, err = readPassword(stdin); err != nil {
+			return err
+		}
+	}
+	// Catch bad input before touching the database.
+	if _, err := users.ValidateEmail(nu.Email); err != nil {
+		return err
+	}
+	if err := users.ValidatePassword(nu.Password); err != nil {
+		return err
+	}
+
+	cfg, err := loadConfig(*cfgPath, environ)
+	if err != nil {
+		return err
+	}
+	db, err := openStorage(ctx, cfg, cfg.Database.MigrateOnStart)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc := users.NewService(db, users.NewHasher(users.DefaultParams(), 0), time.Now)
+	u, err := svc.Create(ctx, nu)
+	switch {
+	case errors.Is(err, users.ErrEmailTaken):
+		return errors.New("a user with that email already exists")
+	case errors.Is(err, users.ErrUsernameTaken):
+		return errors.New("a user with that username already exists")
+	case err != nil:
+		return err
+	}
+	out, err := json.MarshalIndent(users.NewPublic(u, time.Now()), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
+}
+
+// readPassword reads a password from r: everything up to the end, less one
+// trailing line break.
+func readPassword(r io.Reader) (string, error) {
+	const limit = 4096
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return "", fmt.Errorf("reading the password from standard input: %w", err)
+	}
+	if len(b) > limit {
+		return "", fmt.Errorf("the password on standard input is longer than %d bytes", limit)
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	return string(b), nil
 }
