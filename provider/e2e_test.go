@@ -57,6 +57,13 @@ func (c *clock) Advance(d time.Duration) {
 
 func startUsher(t *testing.T, store storage.Storage) *testUsher {
 	t.Helper()
+	return startUsherAt(t, store, "")
+}
+
+// startUsherAt starts Usher with the given issuer ("" for the test
+// server's own URL), as replicas behind one load balancer share one.
+func startUsherAt(t *testing.T, store storage.Storage, issuer string) *testUsher {
+	t.Helper()
 	ctx := context.Background()
 	if store == nil {
 		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "usher.db"), sqlite.Options{Migrate: true})
@@ -88,7 +95,10 @@ func startUsher(t *testing.T, store storage.Storage) *testUsher {
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	p, err := provider.New(ctx, provider.Options{Issuer: srv.URL, Store: store, Keys: km, Clients: cs, Users: us,
+	if issuer == "" {
+		issuer = srv.URL
+	}
+	p, err := provider.New(ctx, provider.Options{Issuer: issuer, Store: store, Keys: km, Clients: cs, Users: us,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -158,6 +158,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	mux.Handle("GET "+logoutPath, interceptor.HandlerFunc(p.logoutPage))
 	mux.Handle("POST "+logoutPath, interceptor.HandlerFunc(p.logoutSubmit))
 	mux.HandleFunc("GET "+loggedOutPath, p.loggedOutPage)
+	mux.Handle("/userinfo", bearerChallenge(p.op))
 	mux.Handle("/", p.op)
 	p.handler = mux
 	return p, nil
