@@ -92,6 +92,7 @@ type Provider struct {
 	clientMu sync.Mutex
 	clients  map[string]cachedClient
 	origins  originSet
+	keySets  *clientKeySets
 }
 
 type cachedClient struct {
@@ -122,12 +123,13 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{opts: opts, secure: u.Scheme == "https", macKey: macKey, clients: make(map[string]cachedClient)}
+	p := &Provider{opts: opts, secure: u.Scheme == "https", macKey: macKey, clients: make(map[string]cachedClient), keySets: newClientKeySets()}
 	cfg := &op.Config{
 		CryptoKeyId:              "usher-1",
 		DefaultLogoutRedirectURI: loggedOutPath,
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
+		AuthMethodPrivateKeyJWT:  true,
 		GrantTypeRefreshToken:    true,
 		SupportedUILocales:       []language.Tag{language.English},
 		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},

@@ -473,12 +473,6 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 	return nil, nil
 }
 
-// GetKeyByIDAndClientID: no client has registered keys yet, so
-// private_key_jwt and the JWT-bearer grant are refused.
-func (s *opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
-	return nil, oidc.ErrInvalidClient().WithDescription("this client has no registered keys")
-}
-
 func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
 	return nil, oidc.ErrUnauthorizedClient().WithDescription("the JWT bearer grant is not enabled")
 }
