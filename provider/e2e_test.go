@@ -27,8 +27,9 @@ import (
 // testUsher is a running Usher: real SQLite, keys, clients, users and the
 // provider behind an httptest server.
 type testUsher struct {
-	URL     string
-	Clock   *clock
+	URL      string
+	Clock    *clock
+	Provider *provider.Provider
 	Store   storage.Storage
 	Clients *clients.Service
 	Users   *users.Service
@@ -104,7 +105,7 @@ func startUsherAt(t *testing.T, store storage.Storage, issuer string) *testUsher
 		t.Fatal(err)
 	}
 	srv.Config.Handler = p
-	return &testUsher{URL: srv.URL, Clock: clk, Store: store, Clients: cs, Users: us}
+	return &testUsher{URL: srv.URL, Clock: clk, Provider: p, Store: store, Clients: cs, Users: us}
 }
 
 func (u *testUsher) newUser(t *testing.T, email string) *storage.User {

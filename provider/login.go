@@ -45,11 +45,19 @@ label,input,button{display:block;width:100%;margin:.4rem 0}input,button{padding:
 <form method="post" action="/logout">
 <input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="redirect" value="{{.Redirect}}">
 <input type="hidden" name="sig" value="{{.Sig}}"><button type="submit">Sign out</button></form></body></html>{{end}}
+{{define "consent"}}{{template "head" .}}
+<p><strong>{{.ClientName}}</strong> asks to:</p><ul>{{range .Scopes}}<li>{{.}}</li>{{end}}</ul>
+<form method="post" action="/consent">
+<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="authRequestID" value="{{.AuthRequestID}}">
+<button type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny">Deny</button></form></body></html>{{end}}
 {{define "message"}}{{template "head" .}}<p>{{.Message}}</p></body></html>{{end}}
 `))
 
 type pageData struct {
 	Title, Error, Message, CSRF, AuthRequestID, Email, Redirect, Sig string
+	ClientName                                                       string
+	Scopes                                                           []string
 }
 
 func (p *Provider) render(w http.ResponseWriter, status int, name string, d pageData) {
@@ -177,9 +185,29 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	p.complete(w, r, req, sess)
 }
 
-// complete marks the request authenticated by sess and hands back to the
-// library, which issues the code to the application.
+// complete hands an authenticated request on: to the consent page when a
+// third-party client needs the user's permission, else back to the app.
 func (p *Provider) complete(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session) {
+	ask, err := p.needsConsent(r.Context(), req, sess.UserID)
+	if err != nil {
+		p.opts.Log.Error("consent check", "err", err)
+		p.message(w, http.StatusInternalServerError, "Sign in", "Something went wrong on our side. Try again in a moment.")
+		return
+	}
+	if ask {
+		if slices.Contains(req.Prompt, oidc.PromptNone) {
+			op.AuthRequestError(w, r, &authRequest{req}, &oidc.Error{ErrorType: "consent_required", Description: "the user has not allowed this application"}, p.op)
+			return
+		}
+		p.consentPage(w, r, req)
+		return
+	}
+	p.finish(w, r, req, sess)
+}
+
+// finish marks the request authenticated by sess and hands back to the
+// library, which issues the code to the application.
+func (p *Provider) finish(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session) {
 	ctx := r.Context()
 	if err := p.opts.Store.CompleteAuthRequest(ctx, req.ID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR); err != nil {
 		p.message(w, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")

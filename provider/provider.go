@@ -29,6 +29,7 @@ type Store interface {
 	storage.AuthRequests
 	storage.RefreshTokens
 	storage.AccessTokens
+	storage.Consents
 	InTx(ctx context.Context, fn func(tx storage.Tx) error) error
 	Ping(ctx context.Context) error
 }
@@ -157,6 +158,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	interceptor := op.NewIssuerInterceptor(p.op.IssuerFromRequest)
 	mux.Handle("GET "+loginPath, interceptor.HandlerFunc(p.loginPage))
 	mux.Handle("POST "+loginPath, interceptor.HandlerFunc(p.loginSubmit))
+	mux.Handle("POST "+consentPath, interceptor.HandlerFunc(p.consentSubmit))
 	mux.Handle("GET "+logoutPath, interceptor.HandlerFunc(p.logoutPage))
 	mux.Handle("POST "+logoutPath, interceptor.HandlerFunc(p.logoutSubmit))
 	mux.HandleFunc("GET "+loggedOutPath, p.loggedOutPage)

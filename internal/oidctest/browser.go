@@ -83,3 +83,21 @@ func (b *Browser) SignIn(page []byte, email, password string) (*http.Response, [
 	resp.Body.Close()
 	return resp, body
 }
+
+// Decide answers the consent page found in page with "allow" or "deny"
+// and returns where Usher sent the browser.
+func (b *Browser) Decide(page []byte, decision string) *http.Response {
+	b.t.Helper()
+	csrf := csrfField.FindSubmatch(page)
+	id := authReqField.FindSubmatch(page)
+	if csrf == nil || id == nil || !strings.Contains(string(page), `action="/consent"`) {
+		b.t.Fatalf("no consent form in %s", page)
+	}
+	resp, err := b.Client.PostForm(b.issuer+"/consent", url.Values{
+		"csrf": {string(csrf[1])}, "authRequestID": {string(id[1])}, "decision": {decision}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}

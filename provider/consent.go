@@ -1,0 +1,108 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/usher-id/usher/storage"
+)
+
+const consentPath = "/consent"
+
+// needsConsent reports whether the user must be asked before a
+// third-party client gets the scopes it requests. First-party clients never
+// ask; a remembered consent covering the scopes is enough unless the app
+// asked with prompt=consent.
+func (p *Provider) needsConsent(ctx context.Context, req *storage.AuthRequest, userID string) (bool, error) {
+	c, err := p.client(ctx, req.ClientID)
+	if err != nil {
+		return false, err
+	}
+	if c.c.FirstParty {
+		return false, nil
+	}
+	if slices.Contains(req.Prompt, oidc.PromptConsent) {
+		return true, nil
+	}
+	got, err := p.opts.Store.GetConsent(ctx, userID, req.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, s := range req.Scopes {
+		if !slices.Contains(got.Scopes, s) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest) {
+	c, err := p.client(r.Context(), req.ClientID)
+	if err != nil {
+		p.message(w, http.StatusBadRequest, "Sign in", "This application is no longer registered.")
+		return
+	}
+	p.render(w, http.StatusOK, "consent", pageData{Title: "Allow access", CSRF: p.csrfToken(w, r), AuthRequestID: req.ID,
+		ClientName: c.c.Name, Scopes: req.Scopes})
+}
+
+// consentSubmit records the user's answer. Allowing remembers the scopes
+// (added to any earlier consent); denying sends access_denied to the app.
+func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil || !csrfValid(r) {
+		p.message(w, http.StatusForbidden, "Allow access", "This form has expired. Go back, reload the page and try again.")
+		return
+	}
+	req, err := p.opts.Store.GetAuthRequest(ctx, r.PostFormValue("authRequestID"), p.opts.Now())
+	if err != nil {
+		p.message(w, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
+		return
+	}
+	sess := p.currentSession(ctx, r)
+	if sess == nil {
+		p.message(w, http.StatusForbidden, "Allow access", "You are not signed in any more. Go back to the application and try again.")
+		return
+	}
+	if r.PostFormValue("decision") != "allow" {
+		op.AuthRequestError(w, r, &authRequest{req}, oidc.ErrAccessDenied().WithDescription("the user declined"), p.op)
+		return
+	}
+	scopes := req.Scopes
+	if old, err := p.opts.Store.GetConsent(ctx, sess.UserID, req.ClientID); err == nil {
+		for _, s := range old.Scopes {
+			if !slices.Contains(scopes, s) {
+				scopes = append(scopes, s)
+			}
+		}
+	}
+	if err := p.opts.Store.SaveConsent(ctx, &storage.Consent{UserID: sess.UserID, ClientID: req.ClientID, Scopes: scopes}); err != nil {
+		p.opts.Log.Error("save consent", "err", err)
+		p.message(w, http.StatusInternalServerError, "Allow access", "Something went wrong on our side. Try again in a moment.")
+		return
+	}
+	p.finish(w, r, req, sess)
+}
+
+// RevokeConsent withdraws a user's consent to a client and ends what the
+// client holds: its refresh and access tokens for that user.
+func (p *Provider) RevokeConsent(ctx context.Context, userID, clientID string) error {
+	if err := p.opts.Store.DeleteConsent(ctx, userID, clientID); err != nil {
+		return err
+	}
+	now := p.opts.Now()
+	if _, err := p.opts.Store.RevokeRefreshTokens(ctx, userID, clientID, now); err != nil {
+		return err
+	}
+	_, err := p.opts.Store.RevokeAccessTokens(ctx, userID, clientID, now)
+	return err
+}
