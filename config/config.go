@@ -45,6 +45,35 @@ type Config struct {
 	Database          Database `yaml:"database"`
 	Keys              Keys     `yaml:"keys"`
 	Log               Log      `yaml:"log"`
+	// Clients are OAuth clients declared in the file (they have no
+	// environment variables); start-up creates, updates and removes
+	// clients to match.
+	Clients []Client `yaml:"clients"`
+}
+
+// Client declares one OAuth client. Unset fields take the same defaults as
+// `usher clients create`.
+type Client struct {
+	ID                     string   `yaml:"id"`
+	Name                   string   `yaml:"name"`
+	Secret                 string   `yaml:"secret"`
+	SecretFile             string   `yaml:"secret_file"`
+	Public                 bool     `yaml:"public"`
+	ApplicationType        string   `yaml:"application_type"`
+	AuthMethod             string   `yaml:"token_endpoint_auth_method"`
+	RedirectURIs           []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	GrantTypes             []string `yaml:"grant_types"`
+	Scopes                 []string `yaml:"scopes"`
+	CORSOrigins            []string `yaml:"cors_origins"`
+	JWKSURI                string   `yaml:"jwks_uri"`
+	AccessTokenFormat      string   `yaml:"access_token_format"`
+	AccessTokenTTL         Duration `yaml:"access_token_ttl"`
+	IDTokenTTL             Duration `yaml:"id_token_ttl"`
+	RefreshTokenIdleTTL    Duration `yaml:"refresh_token_idle_ttl"`
+	RefreshTokenMaxTTL     Duration `yaml:"refresh_token_max_ttl"`
+	FirstParty             *bool    `yaml:"first_party"`
+	IDTokenUserinfoClaims  *bool    `yaml:"id_token_userinfo_claims"`
 }
 
 // Keys configures token signing keys.
@@ -219,6 +248,7 @@ func Load(path string, environ []string) (Config, error) {
 		}
 	}
 	applyEnv(&c, settings, environ, os.ReadFile, &p)
+	readClientSecrets(c.Clients, os.ReadFile, &p)
 	if err := c.Validate(); err != nil {
 		p.List = append(p.List, err.(*Problems).List...)
 	}
@@ -280,6 +310,7 @@ func (c Config) Validate() error {
 	// broken issuer that question is noise.
 	c.validateMasterKeys(&p, issuerOK)
 	c.validateKeys(&p)
+	c.validateClients(&p)
 
 	// Any host is acceptable; an empty one means every interface.
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
@@ -364,6 +395,40 @@ func ParseMasterKey(s string) ([]byte, error) {
 		return b, nil
 	}
 	return nil, errors.New("a master key is 32 random bytes written as base64 or hex (generate one with: openssl rand -base64 32)")
+}
+
+// readClientSecrets resolves secret_file into secret for declared clients.
+func readClientSecrets(list []Client, readFile func(string) ([]byte, error), p *Problems) {
+	for i := range list {
+		c := &list[i]
+		switch {
+		case c.SecretFile != "" && c.Secret != "":
+			p.add("clients[%d] (%s): set secret or secret_file, not both", i, c.ID)
+		case c.SecretFile != "":
+			b, err := readFile(c.SecretFile)
+			if err != nil {
+				p.add("clients[%d] (%s): secret_file: %v", i, c.ID, err)
+				continue
+			}
+			c.Secret = trimNewline(string(b))
+		}
+	}
+}
+
+func (c Config) validateClients(p *Problems) {
+	ids := make(map[string]bool)
+	for i, cl := range c.Clients {
+		switch {
+		case cl.ID == "":
+			p.add("clients[%d]: id is required", i)
+		case ids[cl.ID]:
+			p.add("clients[%d]: id %q is used twice", i, cl.ID)
+		}
+		ids[cl.ID] = true
+		if cl.Name == "" {
+			p.add("clients[%d] (%s): name is required", i, cl.ID)
+		}
+	}
 }
 
 // DevMode reports whether development conveniences are on: mode
@@ -475,6 +540,12 @@ func (c Config) Redacted() Config {
 	for _, k := range []*string{&c.MasterKey, &c.MasterKeyPrevious} {
 		if *k != "" {
 			*k = "xxxxx"
+		}
+	}
+	c.Clients = slices.Clone(c.Clients)
+	for i := range c.Clients {
+		if c.Clients[i].Secret != "" {
+			c.Clients[i].Secret = "xxxxx"
 		}
 	}
 	if c.DatabaseKind() != "postgres" {

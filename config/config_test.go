@@ -644,3 +644,52 @@ func TestDurationStringReadsBack(t *testing.T) {
 		}
 	}
 }
+
+func TestDeclaredClients(t *testing.T) {
+	secret := writeFile(t, "billing-secret", strings.Repeat("s", 40)+"\n")
+	path := writeFile(t, "usher.yaml", `
+clients:
+  - id: billing
+    name: Billing
+    secret_file: `+secret+`
+    redirect_uris: [https://billing.example/cb]
+    access_token_ttl: 10m
+    first_party: false
+  - id: spa
+    name: SPA
+    public: true
+    redirect_uris: [https://spa.example/cb]
+`)
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Clients) != 2 || c.Clients[0].Secret != strings.Repeat("s", 40) || c.Clients[0].AccessTokenTTL.Std() != 10*time.Minute ||
+		c.Clients[0].FirstParty == nil || *c.Clients[0].FirstParty || !c.Clients[1].Public || c.Clients[1].FirstParty != nil {
+		t.Fatalf("clients = %+v", c.Clients)
+	}
+	if r := c.Redacted(); r.Clients[0].Secret != "xxxxx" || c.Clients[0].Secret == "xxxxx" {
+		t.Fatal("Redacted does not hide client secrets, or changed the original")
+	}
+	for _, s := range Settings() {
+		if strings.HasPrefix(s.Key, "clients") {
+			t.Errorf("declared clients appear as a setting with an environment variable: %+v", s)
+		}
+	}
+	bad := writeFile(t, "bad.yaml", `
+clients:
+  - name: No id
+  - id: a
+    name: A
+    secret: x
+    secret_file: /nonexistent
+  - id: a
+    name: again
+  - id: b
+    secret_file: /nonexistent/secret
+    colour: blue
+`)
+	_, err = Load(bad, nil)
+	wantProblems(t, err, "clients[0]: id is required", "clients[1] (a): set secret or secret_file, not both",
+		`clients[2]: id "a" is used twice`, "clients[3] (b): name is required", "clients[3] (b): secret_file:", `unknown setting "colour"`)
+}

@@ -110,6 +110,9 @@ func settingsOf(t reflect.Type) []setting {
 				walk(f.Type, key+".", idx)
 				continue
 			}
+			if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+				continue // a list of objects lives in the file only
+			}
 			if kindOf(f.Type) == "" {
 				panic(fmt.Sprintf("config: setting %s has unsupported type %s", key, f.Type))
 			}

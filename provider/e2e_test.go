@@ -30,9 +30,9 @@ type testUsher struct {
 	URL      string
 	Clock    *clock
 	Provider *provider.Provider
-	Store   storage.Storage
-	Clients *clients.Service
-	Users   *users.Service
+	Store    storage.Storage
+	Clients  *clients.Service
+	Users    *users.Service
 }
 
 const testPassword = "correct horse battery staple"

@@ -335,3 +335,20 @@ func writeClientJSON(w io.Writer, v any) error {
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
+
+// declaredClients turns the file's clients into what clients.Sync takes.
+func declaredClients(cfg config.Config) []clients.Declared {
+	out := make([]clients.Declared, len(cfg.Clients))
+	for i, c := range cfg.Clients {
+		d := clients.Declared{Secret: c.Secret, Public: c.Public, Client: storage.Client{
+			ID: c.ID, Name: c.Name, ApplicationType: c.ApplicationType, AuthMethod: c.AuthMethod,
+			RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+			GrantTypes: c.GrantTypes, Scopes: c.Scopes, CORSOrigins: c.CORSOrigins, JWKSURI: c.JWKSURI,
+			AccessTokenFormat: c.AccessTokenFormat, AccessTokenTTL: c.AccessTokenTTL.Std(), IDTokenTTL: c.IDTokenTTL.Std(),
+			RefreshTokenIdleTTL: c.RefreshTokenIdleTTL.Std(), RefreshTokenMaxTTL: c.RefreshTokenMaxTTL.Std(),
+			FirstParty: c.FirstParty == nil || *c.FirstParty, IDTokenUserinfoClaims: c.IDTokenUserinfoClaims == nil || *c.IDTokenUserinfoClaims,
+		}}
+		out[i] = d
+	}
+	return out
+}

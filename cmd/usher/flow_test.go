@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/usher-id/usher/internal/oidctest"
 	"github.com/usher-id/usher/storage/postgres/pgtest"
@@ -93,4 +95,42 @@ func TestNewUserFlowSQLite(t *testing.T) {
 
 func TestPostgresNewUserFlow(t *testing.T) {
 	testNewUserFlow(t, pgtest.URL(t))
+}
+
+// Clients declared in the configuration file are there after start-up,
+// with the secret from the file, and leave when the file drops them.
+func TestDeclaredClientsSync(t *testing.T) {
+	dir := t.TempDir()
+	secret := strings.Repeat("k", 43)
+	cfgPath := filepath.Join(dir, "usher.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`clients:
+  - id: reports
+    name: Reports
+    secret: ` + secret + `
+    grant_types: [client_credentials]
+    scopes: [reports:read]
+`)
+	addr := freeAddr(t)
+	env := testEnv("USHER_DATABASE_URL="+filepath.Join(dir, "usher.db"), "USHER_LISTEN="+addr, "USHER_ISSUER=http://"+addr)
+	_, stop := startServeArgs(t, env, "--config", cfgPath)
+	cc := clientcredentials.Config{ClientID: "reports", ClientSecret: secret, TokenURL: "http://" + addr + "/oauth/token", Scopes: []string{"reports:read"}}
+	if _, err := cc.Token(context.Background()); err != nil {
+		t.Fatalf("a declared client cannot get a token: %v", err)
+	}
+	stop()
+	write("clients: []\n")
+	code, out, errOut := runCmd(t, env, "clients", "get", "reports", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, `"source": "config"`) {
+		t.Fatalf("clients get before the next start: %d %q %q", code, out, errOut)
+	}
+	_, stop = startServeArgs(t, env, "--config", cfgPath)
+	stop()
+	if code, _, _ := runCmd(t, env, "clients", "get", "reports", "--config", cfgPath); code != 1 {
+		t.Fatalf("a client dropped from the file is still there (exit %d)", code)
+	}
 }

@@ -154,10 +154,16 @@ var listening = regexp.MustCompile(`Listening\s+(\S+)`)
 // function that stops it and returns its exit code.
 func startServe(t *testing.T, env []string) (base string, stop func() int) {
 	t.Helper()
+	return startServeArgs(t, env)
+}
+
+// startServeArgs is startServe with extra serve arguments.
+func startServeArgs(t *testing.T, env []string, extra ...string) (base string, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, out, errOut) }()
+	go func() { done <- run(ctx, append([]string{"serve"}, extra...), env, out, errOut) }()
 	deadline := time.After(30 * time.Second)
 	for {
 		if m := listening.FindStringSubmatch(out.String()); m != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/usher-id/usher/clients"
 	"github.com/usher-id/usher/config"
 	"github.com/usher-id/usher/internal/health"
 	"github.com/usher-id/usher/keys"
@@ -66,6 +67,13 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	cs, err := clientServiceWith(ctx, km, db)
 	if err != nil {
 		return err
+	}
+	synced, err := cs.Sync(ctx, declaredClients(cfg))
+	if err != nil {
+		return fmt.Errorf("clients in the configuration file: %w", err)
+	}
+	if synced != (clients.SyncResult{}) {
+		log.Info("synced clients from the configuration file", "created", synced.Created, "updated", synced.Updated, "deleted", synced.Deleted)
 	}
 	op, err := provider.New(ctx, provider.Options{
 		Issuer:  cfg.Issuer,
