@@ -183,6 +183,9 @@ func (m *Manager) Run(ctx context.Context) {
 // otherwise.
 func (m *Manager) DefaultAlgorithm() string { return m.opts.Algorithms[0] }
 
+// Algorithms lists the algorithms that have a current key.
+func (m *Manager) Algorithms() []string { return slices.Clone(m.opts.Algorithms) }
+
 // Current returns the current key for alg.
 func (m *Manager) Current(alg string) (*Key, error) {
 	if k := m.snap.Load().current[alg]; k != nil {

@@ -16,13 +16,18 @@ const discoveryMaxAge = "public, max-age=300"
 
 // renderDiscovery builds the metadata once. It starts from the library's
 // document and removes what Usher does not serve: the library always
-// lists the implicit and JWT-bearer grants and the device endpoint.
+// lists the implicit and JWT-bearer grants, and the device endpoint even
+// when the device grant is not configured.
 func (p *Provider) renderDiscovery(ctx context.Context) ([]byte, error) {
 	d := op.CreateDiscoveryConfig(op.ContextWithIssuer(ctx, p.opts.Issuer), p.op, &opStorage{p: p})
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)}
 	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
-	d.DeviceAuthorizationEndpoint = ""
+	if p.deviceEnabled() {
+		d.GrantTypesSupported = append(d.GrantTypesSupported, oidc.GrantTypeDeviceCode)
+	} else {
+		d.DeviceAuthorizationEndpoint = ""
+	}
 	d.CheckSessionIframe = ""
 	d.RequestObjectSigningAlgValuesSupported = nil
 	d.TokenEndpointAuthSigningAlgValuesSupported = nil

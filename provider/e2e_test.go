@@ -65,6 +65,12 @@ func startUsher(t *testing.T, store storage.Storage) *testUsher {
 // server's own URL), as replicas behind one load balancer share one.
 func startUsherAt(t *testing.T, store storage.Storage, issuer string) *testUsher {
 	t.Helper()
+	return startUsherWith(t, store, issuer, keys.Options{})
+}
+
+// startUsherWith also chooses the signing keys' options.
+func startUsherWith(t *testing.T, store storage.Storage, issuer string, keyOpts keys.Options) *testUsher {
+	t.Helper()
 	ctx := context.Background()
 	if store == nil {
 		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "usher.db"), sqlite.Options{Migrate: true})
@@ -78,7 +84,7 @@ func startUsherAt(t *testing.T, store storage.Storage, issuer string) *testUsher
 	if err != nil {
 		t.Fatal(err)
 	}
-	km, err := keys.New(ctx, store, sealer, keys.Options{})
+	km, err := keys.New(ctx, store, sealer, keyOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

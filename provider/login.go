@@ -60,7 +60,9 @@ type pageData struct {
 	Scopes                                                           []string
 }
 
-func (p *Provider) render(w http.ResponseWriter, status int, name string, d pageData) {
+// pageHeaders are the headers every page carries: never cached, never
+// framed, scripts and foreign forms refused.
+func pageHeaders(w http.ResponseWriter, status int) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -68,6 +70,10 @@ func (p *Provider) render(w http.ResponseWriter, status int, name string, d page
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
+}
+
+func (p *Provider) render(w http.ResponseWriter, status int, name string, d pageData) {
+	pageHeaders(w, status)
 	if err := pages.ExecuteTemplate(w, name, d); err != nil {
 		p.opts.Log.Error("render page", "page", name, "err", err)
 	}
@@ -169,19 +175,12 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			CSRF: p.csrfToken(w, r), AuthRequestID: id, Email: email})
 		return
 	}
-	if old := p.currentSession(ctx, r); old != nil {
-		_ = p.opts.Store.RevokeSession(ctx, old.ID, p.opts.Now())
-	}
-	now := p.opts.Now().UTC()
-	token := randomToken("")
-	sess := &storage.Session{TokenHash: hashToken(token), UserID: u.ID, AuthTime: now, AMR: []string{"pwd"},
-		UserAgent: truncate(r.UserAgent(), 512), IPAddress: clientIP(r), CreatedAt: now, LastActiveAt: now, ExpiresAt: now.Add(p.opts.SessionMax)}
-	if err := p.opts.Store.CreateSession(ctx, sess); err != nil {
+	sess, err := p.startSession(ctx, w, r, u)
+	if err != nil {
 		p.opts.Log.Error("create session", "err", err)
 		p.message(w, http.StatusInternalServerError, "Sign in", "Something went wrong on our side. Try again in a moment.")
 		return
 	}
-	p.setCookie(w, sessionCookie, token, p.opts.SessionMax)
 	p.complete(w, r, req, sess)
 }
 

@@ -29,6 +29,7 @@ type Store interface {
 	storage.AuthRequests
 	storage.RefreshTokens
 	storage.AccessTokens
+	storage.DeviceAuthorizations
 	storage.Consents
 	InTx(ctx context.Context, fn func(tx storage.Tx) error) error
 	Ping(ctx context.Context) error
@@ -94,6 +95,8 @@ type Provider struct {
 	clients  map[string]cachedClient
 	origins  originSet
 	keySets  *clientKeySets
+
+	deviceGuesses guessLimiter // wrong user codes at /device, per session and IP (device.go)
 }
 
 type cachedClient struct {
@@ -138,11 +141,20 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 			"name", "given_name", "family_name", "preferred_username", "picture", "updated_at", "email", "email_verified"},
 	}
 	copy(cfg.CryptoKey[:], cryptoKey)
+	cfg.DeviceAuthorization = op.DeviceAuthorizationConfig{Lifetime: 10 * time.Minute, PollInterval: 5 * time.Second,
+		UserFormPath: devicePath, UserCode: op.UserCodeBase20}
 	var options []op.Option
 	if u.Scheme == "http" {
 		options = append(options, op.WithAllowInsecure())
 	}
 	options = append(options, op.WithCORSOptions(p.corsOptions()))
+	// The library verifies its own tokens (id_token_hint, JWT access tokens
+	// at userinfo and introspection) with RS256, ES256 and PS256 only;
+	// Usher may sign with EdDSA too.
+	algs := opts.Keys.Algorithms()
+	options = append(options,
+		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
+		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(algs...)))
 	p.op, err = op.NewProvider(cfg, &opStorage{p: p}, op.StaticIssuer(opts.Issuer), options...)
 	if err != nil {
 		return nil, fmt.Errorf("provider: %w", err)
@@ -162,6 +174,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	mux.Handle("GET "+logoutPath, interceptor.HandlerFunc(p.logoutPage))
 	mux.Handle("POST "+logoutPath, interceptor.HandlerFunc(p.logoutSubmit))
 	mux.HandleFunc("GET "+loggedOutPath, p.loggedOutPage)
+	p.deviceRoutes(mux, interceptor, p.op)
 	mux.Handle("/userinfo", bearerChallenge(p.op))
 	mux.Handle("/", p.op)
 	p.handler = mux

@@ -150,6 +150,10 @@ func (s *opStorage) contextOf(ctx context.Context, req op.TokenRequest) (tokenCo
 		tc.clientID, tc.userID, tc.sessionID, tc.familyID = r.t.ClientID, r.t.UserID, r.t.SessionID, r.t.FamilyID
 	case *clientCredentialsRequest:
 		tc.clientID = r.clientID
+	case *op.DeviceAuthorizationState:
+		// No session: signing out of the browser that approved does not
+		// sign the device out.
+		tc.clientID, tc.userID = r.ClientID, r.Subject
 	default:
 		return tc, oidc.ErrUnsupportedGrantType().WithDescription("this grant is not supported")
 	}
@@ -212,6 +216,8 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	case *refreshRequest:
 		next.FamilyID, next.FamilyExpires, next.AMR, next.AuthTime = r.t.FamilyID, r.t.FamilyExpires, r.t.AMR, r.t.AuthTime
 		next.AuthRequestID = r.t.AuthRequestID
+	case *op.DeviceAuthorizationState:
+		next.AMR, next.AuthTime = r.AMR, r.AuthTime
 	}
 	next.ExpiresAt = minTime(next.ExpiresAt, next.FamilyExpires)
 	var atID string

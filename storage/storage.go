@@ -34,6 +34,8 @@ type Tx interface {
 	AuthRequests
 	RefreshTokens
 	AccessTokens
+	DeviceAuthorizations
+	Consents
 	SigningKeys
 	Secrets
 	Outbox
@@ -101,8 +103,9 @@ type Cleaner interface {
 
 // CleanupCounts says how many records DeleteExpired removed, per kind.
 type CleanupCounts struct {
-	Sessions      int64
-	AuthRequests  int64
-	RefreshTokens int64
-	AccessTokens  int64
+	Sessions             int64
+	AuthRequests         int64
+	RefreshTokens        int64
+	AccessTokens         int64
+	DeviceAuthorizations int64
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -19,7 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/storage/postgres/pgtest"
+	"github.com/usher-id/usher/storage/sqlite"
 )
 
 // TestMain lets a test run this binary as the real usher command, so
@@ -367,4 +370,35 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 	if _, err := os.Stat(dbPath + "-wal"); err == nil {
 		t.Errorf("%s-wal is left behind: the database was not closed", dbPath)
 	}
+}
+
+// cleanExpired runs a first pass at once and stops with its context.
+func TestCleanExpired(t *testing.T) {
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "usher.db"), sqlite.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	u := &storage.User{Emails: []storage.EmailAddress{{Email: "x@example.com"}}}
+	if err := db.CreateUser(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Hour)
+	s := &storage.Session{TokenHash: []byte("t"), UserID: u.ID, AuthTime: past, CreatedAt: past, LastActiveAt: past, ExpiresAt: past.Add(time.Minute)}
+	if err := db.CreateSession(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { cleanExpired(ctx, db, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil))); close(done) }()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := db.GetSession(t.Context(), s.ID); errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the expired session was not deleted")
+		}
+	}
+	cancel()
+	<-done
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/usher-id/usher/internal/health"
 	"github.com/usher-id/usher/keys"
 	"github.com/usher-id/usher/provider"
+	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/users"
 )
 
@@ -64,6 +65,7 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		return err
 	}
 	go km.Run(ctx)
+	go cleanExpired(ctx, db, 10*time.Minute, log)
 	cs, err := clientServiceWith(ctx, km, db)
 	if err != nil {
 		return err
@@ -157,4 +159,26 @@ func printWelcome(w io.Writer, cfg config.Config, addr, data, schema, masterKey 
   Stop with Ctrl-C.
 
 `, mode, cfg.Issuer, addr, data, schema, masterKey, cfg.Issuer, cfg.Issuer, cfg.Issuer)
+}
+
+// cleanExpired deletes expired sessions, codes and tokens every interval
+// until ctx ends. Replicas may all do it; the deletes do not conflict.
+func cleanExpired(ctx context.Context, db storage.Cleaner, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := db.DeleteExpired(ctx, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("deleting expired records", "err", err)
+		case n != (storage.CleanupCounts{}):
+			log.Info("deleted expired records", "sessions", n.Sessions, "auth_requests", n.AuthRequests,
+				"refresh_tokens", n.RefreshTokens, "access_tokens", n.AccessTokens, "device_authorizations", n.DeviceAuthorizations)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

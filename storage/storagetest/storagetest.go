@@ -39,6 +39,8 @@ func Run(t *testing.T, open Open) {
 		{"AuthRequests", testAuthRequests},
 		{"RefreshTokens", testRefreshTokens},
 		{"AccessTokens", testAccessTokens},
+		{"DeviceAuthorizations", testDeviceAuthorizations},
+		{"Consents", testConsents},
 		{"SigningKeys", testSigningKeys},
 		{"Secrets", testSecrets},
 		{"Outbox", testOutbox},

@@ -139,6 +139,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (storage.Clean
 	if c.AuthRequests, err = s.exec(ctx, `DELETE FROM auth_requests WHERE expires_at <= $1`, at); err != nil {
 		return c, err
 	}
+	if c.DeviceAuthorizations, err = s.exec(ctx, `DELETE FROM device_authorizations WHERE expires_at <= $1`, at); err != nil {
+		return c, err
+	}
 	if c.Sessions, err = s.exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, at); err != nil {
 		return c, err
 	}
