@@ -1,0 +1,269 @@
+package provider_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/usher-id/usher/clients"
+	"github.com/usher-id/usher/internal/oidctest"
+	"github.com/usher-id/usher/keys"
+	"github.com/usher-id/usher/provider"
+	"github.com/usher-id/usher/storage"
+	"github.com/usher-id/usher/storage/sqlite"
+	"github.com/usher-id/usher/users"
+)
+
+// benchUsher is startUsher for benchmarks, with the signing algorithms
+// given (the first signs tokens), and one keep-alive client that every
+// request of the benchmark goes through.
+type benchUsher struct {
+	*testUsher
+	hc *http.Client
+}
+
+func startBenchUsher(b *testing.B, algs ...string) *benchUsher {
+	b.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "usher.db"), sqlite.Options{Migrate: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	sealer, err := keys.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	km, err := keys.New(ctx, db, sealer, keys.Options{Algorithms: algs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hmacKey, err := km.Secret(ctx, "clients.secret_hmac_key", 32)
+	if err != nil {
+		b.Fatal(err)
+	}
+	secrets, err := clients.NewSecrets(hmacKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs := clients.NewService(db, secrets)
+	us := users.NewService(db, users.NewHasher(users.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 0), time.Now)
+	clk := &clock{}
+	srv := httptest.NewServer(nil)
+	b.Cleanup(srv.Close)
+	p, err := provider.New(ctx, provider.Options{Issuer: srv.URL, Store: db, Keys: km, Clients: cs, Users: us,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.Config.Handler = p
+	tr := &http.Transport{MaxIdleConnsPerHost: 4}
+	b.Cleanup(tr.CloseIdleConnections)
+	return &benchUsher{
+		testUsher: &testUsher{URL: srv.URL, Clock: clk, Store: db, Clients: cs, Users: us},
+		hc:        &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	}
+}
+
+// serviceClient registers a client_credentials client.
+func (u *benchUsher) serviceClient(b *testing.B) (string, string) {
+	b.Helper()
+	c := &storage.Client{Name: "bench service", GrantTypes: []string{clients.GrantClientCredentials}}
+	secret, err := u.Clients.Create(context.Background(), c, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c.ID, secret
+}
+
+// appFlow registers a web app, creates its user, signs in once and
+// returns the app's config and a browser holding the session.
+func (u *benchUsher) appFlow(b *testing.B, scopes ...string) (oauth2.Config, *oidctest.Browser) {
+	b.Helper()
+	ctx := context.Background()
+	if _, err := u.Users.Create(ctx, users.NewUser{Email: "jane@example.com", Password: testPassword, EmailVerified: true}); err != nil {
+		b.Fatal(err)
+	}
+	c := &storage.Client{Name: "bench app", RedirectURIs: []string{appRedirect}}
+	secret, err := u.Clients.Create(ctx, c, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := oauth2.Config{ClientID: c.ID, ClientSecret: secret, RedirectURL: appRedirect, Scopes: scopes,
+		Endpoint: oauth2.Endpoint{AuthURL: u.URL + "/authorize", TokenURL: u.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	return cfg, oidctest.NewBrowser(b, u.URL)
+}
+
+// code runs authorize → sign-in (or the session) → callback and returns a
+// fresh code and its PKCE verifier.
+func (u *benchUsher) code(b *testing.B, cfg oauth2.Config, br *oidctest.Browser) (string, string) {
+	verifier := oauth2.GenerateVerifier()
+	loc := br.Authorize(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
+	code := loc.Query().Get("code")
+	if code == "" {
+		b.Fatalf("no code in %s", loc)
+	}
+	return code, verifier
+}
+
+type benchToken struct {
+	AccessToken  string `json:"access_token"`
+	IDToken      string `json:"id_token"`
+	RefreshToken string `json:"refresh_token"`
+	Error        string `json:"error"`
+}
+
+// post sends a form with client_secret_basic and decodes the JSON answer
+// into out; anything but 200 fails the benchmark.
+func (u *benchUsher) post(b *testing.B, path, form, id, secret string, out any) {
+	req, err := http.NewRequest(http.MethodPost, u.URL+path, strings.NewReader(form))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := u.hc.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("POST %s: %d %s", path, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		b.Fatalf("POST %s: %v in %s", path, err, body)
+	}
+}
+
+func (u *benchUsher) token(b *testing.B, form, id, secret string) benchToken {
+	var t benchToken
+	u.post(b, "/oauth/token", form, id, secret, &t)
+	if t.AccessToken == "" {
+		b.Fatalf("no access token: %+v", t)
+	}
+	return t
+}
+
+func (u *benchUsher) get(b *testing.B, path string) {
+	resp, err := u.hc.Get(u.URL + path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+}
+
+// BenchmarkTokenEndpoint is one token request per op, per grant, through
+// real HTTP on a kept-alive connection.
+func BenchmarkTokenEndpoint(b *testing.B) {
+	for _, alg := range []string{"RS256", "ES256"} {
+		b.Run("client_credentials_"+alg, func(b *testing.B) {
+			u := startBenchUsher(b, alg)
+			id, secret := u.serviceClient(b)
+			u.token(b, "grant_type=client_credentials", id, secret) // warm the connection and caches
+			b.ReportAllocs()
+			for b.Loop() {
+				u.token(b, "grant_type=client_credentials", id, secret)
+			}
+		})
+	}
+
+	b.Run("refresh", func(b *testing.B) {
+		u := startBenchUsher(b)
+		cfg, br := u.appFlow(b, oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess)
+		code, verifier := u.code(b, cfg, br)
+		first := u.token(b, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {appRedirect}, "code_verifier": {verifier}}.Encode(), cfg.ClientID, cfg.ClientSecret)
+		rt := first.RefreshToken
+		b.ReportAllocs()
+		for b.Loop() {
+			t := u.token(b, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode(), cfg.ClientID, cfg.ClientSecret)
+			if t.RefreshToken == "" {
+				b.Fatal("no refresh token")
+			}
+			rt = t.RefreshToken
+		}
+	})
+
+	// The code exchange alone: codes come from the session (SSO) in
+	// batches, with the timer stopped.
+	b.Run("authorization_code", func(b *testing.B) {
+		u := startBenchUsher(b)
+		cfg, br := u.appFlow(b, oidc.ScopeOpenID, "profile", "email")
+		u.code(b, cfg, br) // signs in
+		type pending struct{ code, verifier string }
+		var batch []pending
+		b.ReportAllocs()
+		for b.Loop() {
+			if len(batch) == 0 {
+				b.StopTimer()
+				for range 100 {
+					c, v := u.code(b, cfg, br)
+					batch = append(batch, pending{c, v})
+				}
+				b.StartTimer()
+			}
+			p := batch[len(batch)-1]
+			batch = batch[:len(batch)-1]
+			t := u.token(b, url.Values{"grant_type": {"authorization_code"}, "code": {p.code},
+				"redirect_uri": {appRedirect}, "code_verifier": {p.verifier}}.Encode(), cfg.ClientID, cfg.ClientSecret)
+			if t.IDToken == "" {
+				b.Fatal("no ID token")
+			}
+		}
+	})
+}
+
+func BenchmarkDiscovery(b *testing.B) {
+	u := startBenchUsher(b)
+	u.get(b, "/.well-known/openid-configuration")
+	b.ReportAllocs()
+	for b.Loop() {
+		u.get(b, "/.well-known/openid-configuration")
+	}
+}
+
+func BenchmarkJWKS(b *testing.B) {
+	u := startBenchUsher(b)
+	u.get(b, "/keys")
+	b.ReportAllocs()
+	for b.Loop() {
+		u.get(b, "/keys")
+	}
+}
+
+func BenchmarkIntrospection(b *testing.B) {
+	u := startBenchUsher(b)
+	id, secret := u.serviceClient(b)
+	tok := u.token(b, "grant_type=client_credentials", id, secret)
+	form := url.Values{"token": {tok.AccessToken}, "token_type_hint": {"access_token"}}.Encode()
+	var resp struct {
+		Active bool `json:"active"`
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp.Active = false
+		u.post(b, "/oauth/introspect", form, id, secret, &resp)
+		if !resp.Active {
+			b.Fatal("the token introspects inactive")
+		}
+	}
+}
