@@ -78,3 +78,19 @@ func TestSyncRefusesBadDeclarations(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifySecret(t *testing.T) {
+	svc, _ := newService(t)
+	c := &storage.Client{Name: "x", RedirectURIs: []string{"https://x.example/cb"}}
+	secret, err := svc.Create(context.Background(), c, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &storage.Client{Name: "p", RedirectURIs: []string{"https://p.example/cb"}}
+	if _, err := svc.Create(context.Background(), pub, true); err != nil {
+		t.Fatal(err)
+	}
+	if !svc.VerifySecret(c, secret) || svc.VerifySecret(c, secret+"x") || svc.VerifySecret(pub, "") || svc.VerifySecret(pub, secret) {
+		t.Fatal("VerifySecret disagrees with the stored hashes")
+	}
+}

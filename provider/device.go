@@ -137,10 +137,7 @@ func (p *Provider) authenticateClient(r *http.Request) (*client, error) {
 	if secret == "" {
 		return nil, oidc.ErrInvalidClient().WithDescription("this client must authenticate with its secret")
 	}
-	if _, err := p.opts.Clients.Authenticate(ctx, id, secret); err != nil {
-		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
-	}
-	return c, nil
+	return p.checkSecret(ctx, id, secret)
 }
 
 // deviceScopes keeps the requested scopes the client may have: the

@@ -286,3 +286,30 @@ func TestAuthorizeBadInput(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// A rotated-in secret works at once; the rotated-out one stops working
+// once the provider's client cache has expired.
+func TestSecretRotationAndClientCache(t *testing.T) {
+	ctx := context.Background()
+	u := startUsher(t, nil)
+	id, oldSecret := u.newClient(t, appRedirect, false, func(c *storage.Client) { c.GrantTypes = []string{"client_credentials"}; c.RedirectURIs = nil })
+	token := func(secret string) error {
+		cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: u.URL + "/oauth/token"}
+		_, err := cc.Token(ctx)
+		return err
+	}
+	if err := token(oldSecret); err != nil {
+		t.Fatal(err)
+	}
+	newSecret, err := u.Clients.RotateSecret(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := token(newSecret); err != nil {
+		t.Fatalf("the new secret right after rotation: %v", err)
+	}
+	u.Clock.Advance(time.Minute)
+	if err := token(oldSecret); err == nil {
+		t.Fatal("the old secret still works after the cache expired")
+	}
+}

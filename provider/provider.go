@@ -35,9 +35,11 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
-// ClientAuthenticator checks a client's secret.
+// ClientAuthenticator checks a client's secret, against the stored record
+// or one the caller holds.
 type ClientAuthenticator interface {
 	Authenticate(ctx context.Context, clientID, secret string) (*storage.Client, error)
+	VerifySecret(c *storage.Client, secret string) bool
 }
 
 // PasswordChecker checks a user's email and password.
@@ -209,6 +211,30 @@ func (p *Provider) client(ctx context.Context, id string) (*client, error) {
 	p.clients[id] = cachedClient{c: wrapped, expires: now.Add(p.opts.ClientCacheTTL)}
 	p.clientMu.Unlock()
 	return wrapped, nil
+}
+
+// checkSecret authenticates a client by secret. It checks the cached
+// record first (client authentication runs on every token request) and
+// falls back to the stored one, so a secret that was just rotated in works
+// at once; a rotated-out secret keeps working on a replica for at most the
+// cache lifetime.
+func (p *Provider) checkSecret(ctx context.Context, id, secret string) (*client, error) {
+	if c, err := p.client(ctx, id); err == nil && p.opts.Clients.VerifySecret(c.c, secret) {
+		return c, nil
+	}
+	fresh, err := p.opts.Clients.Authenticate(ctx, id, secret)
+	if err != nil {
+		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
+	}
+	p.forget(id)
+	return p.wrap(fresh), nil
+}
+
+// forget drops a client from the cache.
+func (p *Provider) forget(id string) {
+	p.clientMu.Lock()
+	delete(p.clients, id)
+	p.clientMu.Unlock()
 }
 
 func (p *Provider) wrap(c *storage.Client) *client {

@@ -370,23 +370,21 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 }
 
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
-	if _, err := s.p.opts.Clients.Authenticate(ctx, id, secret); err != nil {
-		return oidc.ErrInvalidClient().WithDescription("client authentication failed")
-	}
-	return nil
+	_, err := s.p.checkSecret(ctx, id, secret)
+	return err
 }
 
 // ClientCredentials authenticates a client for the client_credentials
 // grant, which it must be allowed.
 func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (op.Client, error) {
-	c, err := s.p.opts.Clients.Authenticate(ctx, id, secret)
+	c, err := s.p.checkSecret(ctx, id, secret)
 	if err != nil {
-		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
+		return nil, err
 	}
-	if !slices.Contains(c.GrantTypes, string(oidc.GrantTypeClientCredentials)) {
+	if !slices.Contains(c.c.GrantTypes, string(oidc.GrantTypeClientCredentials)) {
 		return nil, oidc.ErrUnauthorizedClient().WithDescription("this client may not use the client_credentials grant")
 	}
-	return s.p.wrap(c), nil
+	return c, nil
 }
 
 func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (op.TokenRequest, error) {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,10 @@ type DB struct {
 	path     string
 	migrator *sqlstore.Migrator
 	stmts    *stmtCache
+	// writers queues this process's writes. SQLite admits one writer at a
+	// time and makes the others sleep and retry, which under load starves
+	// some of them for the whole busy timeout; a mutex serves them in turn.
+	writers *sync.Mutex
 }
 
 var _ storage.Storage = (*DB)(nil)
@@ -129,14 +134,14 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	d := &DB{db: db, path: abs, stmts: &stmtCache{db: db}, migrator: &sqlstore.Migrator{
+	d := &DB{db: db, path: abs, stmts: &stmtCache{db: db}, writers: new(sync.Mutex), migrator: &sqlstore.Migrator{
 		Dialect:     dialect,
 		Migrations:  migs,
 		TableExists: `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`,
 		Table: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
 	}}
-	d.Store = sqlstore.New(querier{q: db, stmts: d.stmts}, dialect, d.tx)
+	d.Store = sqlstore.New(querier{q: db, stmts: d.stmts, writers: d.writers}, dialect, d.tx)
 	if err := d.check(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -216,7 +221,7 @@ func (d *DB) Migrate(ctx context.Context) (storage.SchemaStatus, error) {
 
 // SchemaStatus implements storage.Storage.
 func (d *DB) SchemaStatus(ctx context.Context) (storage.SchemaStatus, error) {
-	st, err := d.migrator.Status(ctx, querier{q: d.db, stmts: d.stmts})
+	st, err := d.migrator.Status(ctx, querier{q: d.db, stmts: d.stmts, writers: d.writers})
 	if err != nil {
 		return st, fmt.Errorf("sqlite: %s: %w", d.path, err)
 	}
@@ -225,6 +230,9 @@ func (d *DB) SchemaStatus(ctx context.Context) (storage.SchemaStatus, error) {
 
 // tx runs fn in one transaction, committing when it returns nil.
 func (d *DB) tx(ctx context.Context, fn func(q sqlstore.Querier) error) (err error) {
+	ctx = context.WithoutCancel(ctx) // see querier
+	d.writers.Lock()
+	defer d.writers.Unlock()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return mapError(err)
@@ -315,8 +323,35 @@ type querier struct {
 		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 		QueryRowContext(context.Context, string, ...any) *sql.Row
 	}
-	tx    bool // inside a transaction
-	stmts *stmtCache
+	tx      bool // inside a transaction
+	stmts   *stmtCache
+	writers *sync.Mutex
+}
+
+// prepare readies a call: statements run without cancellation, because
+// database/sql and the driver start a goroutine per statement to watch a
+// cancellable context, which on a busy server costs more than the
+// statement (busy_timeout still bounds every wait); and a write outside a
+// transaction takes its turn on the writer queue. It returns the release.
+func (q querier) prepare(ctx context.Context, query string) (context.Context, func()) {
+	ctx = context.WithoutCancel(ctx)
+	if q.tx || !isWrite(query) {
+		return ctx, func() {}
+	}
+	q.writers.Lock()
+	return ctx, q.writers.Unlock
+}
+
+func isWrite(query string) bool {
+	q := strings.TrimSpace(query)
+	if len(q) < 6 {
+		return false
+	}
+	switch strings.ToUpper(q[:6]) {
+	case "INSERT", "UPDATE", "DELETE", "CREATE", "REPLAC":
+		return true
+	}
+	return false
 }
 
 // cached returns the prepared statement for query when it should be used:
@@ -331,6 +366,8 @@ func (q querier) cached(ctx context.Context, query string, args []any) (*sql.Stm
 }
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	ctx, release := q.prepare(ctx, query)
+	defer release()
 	s, err := q.cached(ctx, query, args)
 	if err != nil {
 		return 0, err
@@ -348,6 +385,7 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	ctx = context.WithoutCancel(ctx) // reads need no turn; see prepare
 	s, err := q.cached(ctx, query, args)
 	if err != nil {
 		return nil, err
@@ -364,20 +402,31 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore
 	return sqlRows{rows}, nil
 }
 
+// QueryRow scans while holding the writer turn, since an UPDATE ...
+// RETURNING is a write that finishes only when its row is read.
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	s, err := q.cached(ctx, query, args)
-	switch {
-	case err != nil:
-		return errRow{err}
-	case s != nil:
-		return s.QueryRowContext(ctx, args...)
-	}
-	return q.q.QueryRowContext(ctx, query, args...)
+	return lockedRow{q: q, ctx: ctx, query: query, args: args}
 }
 
-type errRow struct{ err error }
+type lockedRow struct {
+	q     querier
+	ctx   context.Context
+	query string
+	args  []any
+}
 
-func (r errRow) Scan(...any) error { return r.err }
+func (r lockedRow) Scan(dest ...any) error {
+	ctx, release := r.q.prepare(r.ctx, r.query)
+	defer release()
+	s, err := r.q.cached(ctx, r.query, r.args)
+	switch {
+	case err != nil:
+		return err
+	case s != nil:
+		return s.QueryRowContext(ctx, r.args...).Scan(dest...)
+	}
+	return r.q.q.QueryRowContext(ctx, r.query, r.args...).Scan(dest...)
+}
 
 type sqlRows struct{ *sql.Rows }
 
