@@ -63,9 +63,8 @@ func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		p.message(w, http.StatusForbidden, "Allow access", "This form has expired. Go back, reload the page and try again.")
 		return
 	}
-	req, err := p.opts.Store.GetAuthRequest(ctx, r.PostFormValue("authRequestID"), p.opts.Now())
-	if err != nil {
-		p.message(w, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
+	req, ok := p.boundRequest(w, r, r.PostFormValue("authRequestID"))
+	if !ok {
 		return
 	}
 	sess := p.currentSession(ctx, r)

@@ -43,9 +43,8 @@ var _ op.DeviceAuthorizationStorage = (*opStorage)(nil)
 // deviceRoutes mounts the device endpoints: the protocol endpoint, the
 // device_code grant at the token endpoint (other grants pass on to next),
 // and the user-code page.
-func (p *Provider) deviceRoutes(mux *http.ServeMux, interceptor *op.IssuerInterceptor, next http.Handler) {
-	mux.Handle(p.op.DeviceAuthorizationEndpoint().Relative(), interceptor.HandlerFunc(p.deviceAuthorization))
-	mux.Handle(p.op.TokenEndpoint().Relative(), interceptor.Handler(p.deviceTokenOr(next)))
+func (p *Provider) deviceRoutes(mux *http.ServeMux, interceptor *op.IssuerInterceptor) {
+	mux.Handle(p.op.DeviceAuthorizationEndpoint().Relative(), noStore(interceptor.HandlerFunc(p.deviceAuthorization)))
 	mux.Handle("GET "+devicePath, interceptor.HandlerFunc(p.devicePage))
 	mux.Handle("POST "+devicePath, interceptor.HandlerFunc(p.deviceSubmit))
 }
@@ -72,13 +71,6 @@ const pollBurst = 2
 
 func (p *Provider) pollWindow() time.Duration {
 	return p.op.DeviceAuthorization().PollInterval * 4 / 5
-}
-
-// noStore marks a response that carries codes or tokens as uncacheable
-// (RFC 6749, section 5.1).
-func noStore(w http.ResponseWriter) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
 }
 
 // authenticateClient authenticates the client of a device request as it is
@@ -212,7 +204,7 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	verify := p.opts.Issuer + devicePath
-	noStore(w)
+	setNoStore(w)
 	httphelper.MarshalJSON(w, &oidc.DeviceAuthorizationResponse{
 		DeviceCode:              deviceCode,
 		UserCode:                userCode,
@@ -223,19 +215,25 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// deviceTokenOr answers the device_code grant at the token endpoint and
-// hands every other request to next.
-func (p *Provider) deviceTokenOr(next http.Handler) http.Handler {
+// tokenEndpoint answers what Usher handles itself at the token endpoint
+// (the device_code grant, and client_credentials for clients that
+// authenticate with private_key_jwt, which the library does not support)
+// and hands every other request to next.
+func (p *Provider) tokenEndpoint(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
 			op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("the form cannot be read"), nil)
 			return
 		}
-		if r.Form.Get("grant_type") != string(oidc.GrantTypeDeviceCode) || !p.deviceEnabled() {
+		switch grant := r.Form.Get("grant_type"); {
+		case grant == string(oidc.GrantTypeDeviceCode) && p.deviceEnabled():
+			p.deviceToken(w, r)
+		case grant == string(oidc.GrantTypeClientCredentials) && r.PostForm.Get("client_assertion") != "":
+			p.clientCredentialsByAssertion(w, r)
+		default:
 			next.ServeHTTP(w, r)
-			return
 		}
-		p.deviceToken(w, r)
 	})
 }
 
@@ -277,7 +275,6 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.opts.Log.Info("device authorization exchanged for tokens", "client_id", c.c.ID, "user_id", state.Subject)
-	noStore(w)
 	httphelper.MarshalJSON(w, resp)
 }
 

@@ -30,7 +30,7 @@ func (p *Provider) renderDiscovery(ctx context.Context) ([]byte, error) {
 	}
 	d.CheckSessionIframe = ""
 	d.RequestObjectSigningAlgValuesSupported = nil
-	d.TokenEndpointAuthSigningAlgValuesSupported = nil
+	d.TokenEndpointAuthSigningAlgValuesSupported = []string{"RS256", "ES256", "PS256"} // what the library verifies client assertions with
 	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
 	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
 	d.ClaimsParameterSupported = false

@@ -3,9 +3,7 @@ package provider
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"html/template"
 	"net"
@@ -117,7 +115,25 @@ func (p *Provider) currentSession(ctx context.Context, r *http.Request) *storage
 	if err != nil || !s.Active(now) || now.Sub(s.LastActiveAt) > p.opts.SessionIdle {
 		return nil
 	}
+	if u, err := p.opts.Store.GetUser(ctx, s.UserID); err != nil || u.Banned {
+		return nil
+	}
 	return s
+}
+
+// boundRequest loads the authorization request id for a page, if this
+// browser started it; otherwise it answers with a message and false.
+func (p *Provider) boundRequest(w http.ResponseWriter, r *http.Request, id string) (*storage.AuthRequest, bool) {
+	req, err := p.opts.Store.GetAuthRequest(r.Context(), id, p.opts.Now())
+	if err != nil || req.Done {
+		p.message(w, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
+		return nil, false
+	}
+	if !p.startedHere(r, id) {
+		p.message(w, http.StatusForbidden, "Sign in", "This sign-in was started in another browser. Go back to the application and start again here.")
+		return nil, false
+	}
+	return req, true
 }
 
 // loginPage completes the authorization request from an existing session
@@ -125,13 +141,12 @@ func (p *Provider) currentSession(ctx context.Context, r *http.Request) *storage
 func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.URL.Query().Get("authRequestID")
-	req, err := p.opts.Store.GetAuthRequest(ctx, id, p.opts.Now())
-	if err != nil {
-		p.message(w, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
+	req, ok := p.boundRequest(w, r, id)
+	if !ok {
 		return
 	}
 	forceLogin := slices.Contains(req.Prompt, oidc.PromptLogin) || slices.Contains(req.Prompt, oidc.PromptSelectAccount)
-	if sess := p.currentSession(ctx, r); sess != nil && !forceLogin {
+	if sess := p.currentSession(ctx, r); sess != nil && !forceLogin && (req.HintSubject == "" || req.HintSubject == sess.UserID) {
 		fresh := req.MaxAge < 0 || p.opts.Now().Sub(sess.AuthTime) <= time.Duration(req.MaxAge)*time.Second
 		if fresh {
 			p.complete(w, r, req, sess)
@@ -160,9 +175,8 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PostFormValue("authRequestID")
-	req, err := p.opts.Store.GetAuthRequest(ctx, id, p.opts.Now())
-	if err != nil {
-		p.message(w, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
+	req, ok := p.boundRequest(w, r, id)
+	if !ok {
 		return
 	}
 	email := r.PostFormValue("email")
@@ -225,11 +239,7 @@ func (p *Provider) logoutConfirmURL(req *op.EndSessionRequest) string {
 	return logoutPath + "?" + url.Values{"redirect": {req.RedirectURI}, "sig": {p.sign(req.RedirectURI)}}.Encode()
 }
 
-func (p *Provider) sign(s string) string {
-	m := hmac.New(sha256.New, p.macKey)
-	m.Write([]byte("logout-redirect\x00" + s))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+func (p *Provider) sign(s string) string { return p.mac("logout-redirect", s) }
 
 func (p *Provider) signed(s, sig string) bool {
 	return hmac.Equal([]byte(p.sign(s)), []byte(sig))

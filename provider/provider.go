@@ -139,7 +139,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		GrantTypeRefreshToken:    true,
 		SupportedUILocales:       []language.Tag{language.English},
 		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
-		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr", "c_hash", "at_hash", "azp", "sid",
+		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "amr", "c_hash", "at_hash", "azp", "sid",
 			"name", "given_name", "family_name", "preferred_username", "picture", "updated_at", "email", "email_verified"},
 	}
 	copy(cfg.CryptoKey[:], cryptoKey)
@@ -166,19 +166,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		return nil, fmt.Errorf("provider: discovery: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery(discovery))
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", p.serveDiscovery(discovery))
-	mux.HandleFunc("GET /keys", opts.Keys.ServeJWKS)
-	interceptor := op.NewIssuerInterceptor(p.op.IssuerFromRequest)
-	mux.Handle("GET "+loginPath, interceptor.HandlerFunc(p.loginPage))
-	mux.Handle("POST "+loginPath, interceptor.HandlerFunc(p.loginSubmit))
-	mux.Handle("POST "+consentPath, interceptor.HandlerFunc(p.consentSubmit))
-	mux.Handle("GET "+logoutPath, interceptor.HandlerFunc(p.logoutPage))
-	mux.Handle("POST "+logoutPath, interceptor.HandlerFunc(p.logoutSubmit))
-	mux.HandleFunc("GET "+loggedOutPath, p.loggedOutPage)
-	p.deviceRoutes(mux, interceptor, p.op)
-	mux.Handle("/userinfo", bearerChallenge(p.op))
-	mux.Handle("/", p.op)
+	p.routes(mux, discovery)
 	p.handler = mux
 	return p, nil
 }

@@ -52,7 +52,7 @@ func (s *opStorage) now() time.Time { return s.p.opts.Now().UTC() }
 // CreateAuthRequest stores an incoming authorization request. It enforces
 // what the library leaves open: PKCE must be S256, and public clients must
 // use it.
-func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (op.AuthRequest, error) {
 	c, err := s.p.client(ctx, req.ClientID)
 	if err != nil {
 		return nil, err
@@ -81,6 +81,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		Prompt:              req.Prompt,
 		MaxAge:              maxAge,
 		LoginHint:           req.LoginHint,
+		HintSubject:         hintSubject,
 		ACRValues:           req.ACRValues,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.p.opts.LoginTimeout),
@@ -294,6 +295,9 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	case !now.Before(t.ExpiresAt) || !now.Before(t.FamilyExpires):
 		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token has expired")
 	}
+	if u, err := s.p.opts.Store.GetUser(ctx, t.UserID); err != nil || u.Banned {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the user can no longer sign in")
+	}
 	return &refreshRequest{t: t, scopes: t.Scopes}, nil
 }
 
@@ -377,20 +381,18 @@ func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret stri
 // ClientCredentials authenticates a client for the client_credentials
 // grant, which it must be allowed.
 func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (op.Client, error) {
-	c, err := s.p.checkSecret(ctx, id, secret)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(c.c.GrantTypes, string(oidc.GrantTypeClientCredentials)) {
-		return nil, oidc.ErrUnauthorizedClient().WithDescription("this client may not use the client_credentials grant")
-	}
-	return c, nil
+	// The grant is checked in ClientCredentialsTokenRequest: an error here
+	// is always reported as invalid_client.
+	return s.p.checkSecret(ctx, id, secret)
 }
 
 func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
 	c, err := s.p.client(ctx, clientID)
 	if err != nil {
 		return nil, err
+	}
+	if !slices.Contains(c.c.GrantTypes, string(oidc.GrantTypeClientCredentials)) {
+		return nil, oidc.ErrUnauthorizedClient().WithDescription("this client may not use the client_credentials grant")
 	}
 	var granted []string
 	for _, sc := range scopes {
@@ -445,7 +447,7 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo,
 
 // SetIntrospectionFromToken answers introspection; an error makes the
 // answer {"active": false}.
-func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, _, _ string) error {
+func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, _, clientID string) error {
 	at, err := s.liveToken(ctx, tokenID)
 	if err != nil {
 		return err
@@ -464,6 +466,9 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 		return nil
 	}
 	resp.Subject = at.UserID
+	if clientID != at.ClientID && !slices.Contains(at.Audience, clientID) {
+		return nil // another resource server learns that the token is live, not who its user is
+	}
 	var ui oidc.UserInfo
 	if err := s.p.fillUserinfo(ctx, &ui, at.UserID, at.Scopes); err != nil {
 		return err

@@ -25,8 +25,12 @@ type challengeWriter struct {
 	hadToken bool
 }
 
+// WriteHeader answers a refused token with 401 and a challenge: the
+// library says 403 for a token that is revoked or expired, where RFC 6750
+// wants 401 invalid_token.
 func (c *challengeWriter) WriteHeader(status int) {
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		status = http.StatusUnauthorized
 		v := `Bearer realm="usher"`
 		if c.hadToken {
 			v += `, error="invalid_token", error_description="the access token is invalid, expired or revoked"`

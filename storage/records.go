@@ -176,6 +176,7 @@ type AuthRequest struct {
 	Prompt              []string
 	MaxAge              int // seconds; -1 when not requested
 	LoginHint           string
+	HintSubject         string // sub of a valid id_token_hint: the user the app expects
 	UILocales           []string
 	ACRValues           []string
 
@@ -198,7 +199,9 @@ type AuthRequests interface {
 	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
 	// GetAuthRequest returns the request, or ErrNotFound once expired.
 	GetAuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error)
-	// CompleteAuthRequest records who authenticated and marks it done.
+	// CompleteAuthRequest records who authenticated and marks it done, once:
+	// a request already done is ErrNotFound, so nobody can overwrite who
+	// completed it.
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error
 	// SaveAuthCode attaches a code hash to a done request and shortens its
 	// expiry to the code's (codes live for seconds, requests for minutes). A

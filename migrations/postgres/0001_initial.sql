@@ -92,6 +92,7 @@ CREATE TABLE auth_requests (
     prompt                TEXT NOT NULL DEFAULT '[]',
     max_age               INTEGER NOT NULL DEFAULT -1,
     login_hint            TEXT NOT NULL DEFAULT '',
+    hint_subject          TEXT NOT NULL DEFAULT '',
     ui_locales            TEXT NOT NULL DEFAULT '[]',
     acr_values            TEXT NOT NULL DEFAULT '[]',
     user_id               TEXT NOT NULL DEFAULT '',

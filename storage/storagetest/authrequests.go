@@ -36,6 +36,7 @@ func fullAuthRequest(r *storage.AuthRequest) {
 	r.Prompt = []string{"login", "consent"}
 	r.MaxAge = 300
 	r.LoginHint = "jane@example.com"
+	r.HintSubject = "user_expected"
 	r.UILocales = []string{"fr-CA", "fr", "en"}
 	r.ACRValues = []string{"urn:mace:incommon:iap:silver"}
 }
@@ -140,6 +141,13 @@ func authComplete(t *testing.T, s storage.Storage) {
 	o, err := s.GetAuthRequest(t.Context(), other.ID, other.CreatedAt)
 	must(t, err, "GetAuthRequest of another request")
 	sameAuthRequest(t, o, other)
+
+	// Completed once: nobody can overwrite who completed it.
+	intruder := createUser(t, s)
+	wantErr(t, s.CompleteAuthRequest(t.Context(), r.ID, intruder.ID, "", authTime, amr), storage.ErrNotFound, "second CompleteAuthRequest")
+	got, err = s.GetAuthRequest(t.Context(), r.ID, r.CreatedAt)
+	must(t, err, "GetAuthRequest after the refused completion")
+	eq(t, "UserID after the refused completion", got.UserID, u.ID)
 }
 
 func authDelete(t *testing.T, s storage.Storage) {

@@ -437,6 +437,7 @@ func sameAuthRequest(t testing.TB, got, want *storage.AuthRequest) {
 	sameStrings(t, "Prompt", got.Prompt, want.Prompt)
 	eq(t, "MaxAge", got.MaxAge, want.MaxAge)
 	eq(t, "LoginHint", got.LoginHint, want.LoginHint)
+	eq(t, "HintSubject", got.HintSubject, want.HintSubject)
 	sameStrings(t, "UILocales", got.UILocales, want.UILocales)
 	sameStrings(t, "ACRValues", got.ACRValues, want.ACRValues)
 	eq(t, "UserID", got.UserID, want.UserID)

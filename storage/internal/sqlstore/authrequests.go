@@ -10,13 +10,13 @@ import (
 )
 
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
-	code_challenge, code_challenge_method, prompt, max_age, login_hint, ui_locales, acr_values,
+	code_challenge, code_challenge_method, prompt, max_age, login_hint, hint_subject, ui_locales, acr_values,
 	user_id, session_id, auth_time, amr, done, code_hash, code_used_at, created_at, expires_at`
 
 func scanAuthRequest(r Row) (*storage.AuthRequest, error) {
 	a := new(storage.AuthRequest)
 	err := r.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, list(&a.Scopes), &a.ResponseType, &a.ResponseMode,
-		&a.CodeChallenge, &a.CodeChallengeMethod, list(&a.Prompt), &a.MaxAge, &a.LoginHint, list(&a.UILocales), list(&a.ACRValues),
+		&a.CodeChallenge, &a.CodeChallengeMethod, list(&a.Prompt), &a.MaxAge, &a.LoginHint, &a.HintSubject, list(&a.UILocales), list(&a.ACRValues),
 		&a.UserID, &a.SessionID, tm(&a.AuthTime), list(&a.AMR), &a.Done, &a.CodeHash, tm(&a.CodeUsedAt), tm(&a.CreatedAt), tm(&a.ExpiresAt))
 	return a, err
 }
@@ -34,9 +34,9 @@ func (s *Store) CreateAuthRequest(ctx context.Context, a *storage.AuthRequest) e
 		codeHash = a.CodeHash
 	}
 	_, err := s.exec(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+		$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
 		a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, listArg(a.Scopes), a.ResponseType, a.ResponseMode,
-		a.CodeChallenge, a.CodeChallengeMethod, listArg(a.Prompt), a.MaxAge, a.LoginHint, listArg(a.UILocales), listArg(a.ACRValues),
+		a.CodeChallenge, a.CodeChallengeMethod, listArg(a.Prompt), a.MaxAge, a.LoginHint, a.HintSubject, listArg(a.UILocales), listArg(a.ACRValues),
 		a.UserID, a.SessionID, s.t(a.AuthTime), listArg(a.AMR), a.Done, codeHash, s.t(a.CodeUsedAt), s.t(a.CreatedAt), s.t(a.ExpiresAt))
 	if errors.Is(err, storage.ErrInvalid) {
 		return fmt.Errorf("%w: no client %q", storage.ErrInvalid, a.ClientID)
@@ -52,7 +52,7 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string, now time.Time) (*
 
 // CompleteAuthRequest implements storage.AuthRequests.
 func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error {
-	return s.execOne(ctx, `UPDATE auth_requests SET user_id = $2, session_id = $3, auth_time = $4, amr = $5, done = TRUE WHERE id = $1`,
+	return s.execOne(ctx, `UPDATE auth_requests SET user_id = $2, session_id = $3, auth_time = $4, amr = $5, done = TRUE WHERE id = $1 AND NOT done`,
 		id, userID, sessionID, s.t(authTime), listArg(amr))
 }
 

@@ -1,0 +1,148 @@
+package provider
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// routes mounts Usher's handlers in front of the library's: discovery and
+// the JWKS (pre-rendered, cacheable), the sign-in pages, and wrappers that
+// close what the library leaves open.
+func (p *Provider) routes(mux *http.ServeMux, discovery []byte) {
+	interceptor := op.NewIssuerInterceptor(p.op.IssuerFromRequest)
+	mux.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery(discovery))
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", p.serveDiscovery(discovery))
+	mux.HandleFunc("GET /keys", p.opts.Keys.ServeJWKS)
+	mux.Handle("GET "+loginPath, interceptor.HandlerFunc(p.loginPage))
+	mux.Handle("POST "+loginPath, interceptor.HandlerFunc(p.loginSubmit))
+	mux.Handle("POST "+consentPath, interceptor.HandlerFunc(p.consentSubmit))
+	mux.Handle("GET "+logoutPath, interceptor.HandlerFunc(p.logoutPage))
+	mux.Handle("POST "+logoutPath, interceptor.HandlerFunc(p.logoutSubmit))
+	mux.HandleFunc("GET "+loggedOutPath, p.loggedOutPage)
+	p.deviceRoutes(mux, interceptor)
+
+	mux.Handle(p.op.AuthorizationEndpoint().Relative(), p.bindBrowser(p.op))
+	mux.Handle(p.op.AuthorizationEndpoint().Relative()+"/callback", p.requireBrowser(p.op))
+	mux.Handle(p.op.TokenEndpoint().Relative(), noStore(interceptor.Handler(p.tokenEndpoint(p.op))))
+	mux.Handle(p.op.UserinfoEndpoint().Relative(), noStore(bearerChallenge(p.op)))
+	mux.Handle(p.op.IntrospectionEndpoint().Relative(), noStore(p.op))
+	mux.Handle(p.op.EndSessionEndpoint().Relative(), formGuard(p.op))
+	mux.Handle("/", p.op)
+}
+
+// noStore marks responses that carry codes, tokens or user data as
+// uncacheable (RFC 6749, section 5.1).
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setNoStore(w)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func setNoStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+}
+
+// formGuard answers a request whose query or form cannot be parsed with
+// invalid_request, before the library turns it into a 500.
+func formGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("the request's parameters cannot be read"), http.StatusBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// The authorization request is bound to the browser that started it: when
+// /authorize sends a browser to sign in, it also gets a cookie naming that
+// request, signed by Usher. The sign-in pages and the callback that hands
+// out the code require it, so a link to someone else's sign-in request
+// cannot make a signed-in victim complete it for the attacker.
+
+func bindingCookie(id string) string { return "usher_ar_" + id }
+
+func (p *Provider) mac(purpose, s string) string {
+	m := hmac.New(sha256.New, p.macKey)
+	m.Write([]byte(purpose + "\x00" + s))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// startedHere reports whether this browser started the request id.
+func (p *Provider) startedHere(r *http.Request, id string) bool {
+	c, err := r.Cookie(bindingCookie(id))
+	return err == nil && hmac.Equal([]byte(c.Value), []byte(p.mac("auth-request", id)))
+}
+
+// bindBrowser sets the binding cookie when the library redirects to the
+// sign-in page.
+func (p *Provider) bindBrowser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&bindingWriter{ResponseWriter: w, p: p}, r)
+	})
+}
+
+type bindingWriter struct {
+	http.ResponseWriter
+	p *Provider
+}
+
+func (b *bindingWriter) WriteHeader(status int) {
+	if status == http.StatusFound || status == http.StatusSeeOther {
+		if loc, err := url.Parse(b.Header().Get("Location")); err == nil &&
+			strings.HasPrefix(loc.String(), b.p.opts.Issuer+loginPath+"?") {
+			if id := loc.Query().Get("authRequestID"); id != "" {
+				b.p.setCookie(b.ResponseWriter, bindingCookie(id), b.p.mac("auth-request", id), b.p.opts.LoginTimeout)
+			}
+		}
+	}
+	b.ResponseWriter.WriteHeader(status)
+}
+
+// requireBrowser lets only the browser that started a request collect its
+// code, and clears the binding once it does.
+func (p *Provider) requireBrowser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		if !p.startedHere(r, id) {
+			p.message(w, http.StatusForbidden, "Sign in", "This sign-in was started in another browser, or has expired. Go back to the application and start again.")
+			return
+		}
+		p.setCookie(w, bindingCookie(id), "", -1)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientCredentialsByAssertion is the client_credentials grant for a
+// client that authenticates with a private_key_jwt assertion.
+func (p *Provider) clientCredentialsByAssertion(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	c, err := p.authenticateClient(r)
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	st := &opStorage{p: p}
+	req, err := st.ClientCredentialsTokenRequest(ctx, c.c.ID, oidc.SpaceDelimitedArray(strings.Fields(r.PostForm.Get("scope"))))
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	resp, err := op.CreateClientCredentialsTokenResponse(ctx, req, p.op, c)
+	if err != nil {
+		op.RequestError(w, r, err, nil)
+		return
+	}
+	httphelper.MarshalJSON(w, resp)
+}
