@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/usher-id/usher/storage/postgres/pgtest"
 )
@@ -159,5 +161,39 @@ func TestPostgresReplicasShareRotation(t *testing.T) {
 	}
 	if kids(setA)[0] != kids(setB)[0] {
 		t.Fatalf("replicas disagree on the current key: %v vs %v", kids(setA), kids(setB))
+	}
+
+	// Tokens issued by each replica after the rotation are signed with the
+	// new key and verify against the other replica's JWKS.
+	code, out, errOut = runCmd(t, env, "clients", "create", "--name", "svc", "--grant", "client_credentials", "--scope", "jobs")
+	if code != 0 {
+		t.Fatalf("clients create: %s", errOut)
+	}
+	var client struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(out), &client); err != nil {
+		t.Fatal(err)
+	}
+	for _, pair := range [][2]string{{baseA, baseB}, {baseB, baseA}} {
+		cc := clientcredentials.Config{ClientID: client.ID, ClientSecret: client.Secret, TokenURL: pair[0] + "/oauth/token", Scopes: []string{"jobs"}}
+		tok, err := cc.Token(context.Background())
+		if err != nil {
+			t.Fatalf("token from %s: %v", pair[0], err)
+		}
+		jws, err := jose.ParseSigned(tok.AccessToken, []jose.SignatureAlgorithm{jose.RS256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid := jws.Signatures[0].Header.KeyID
+		other, _ := fetchJWKS(t, pair[1])
+		keys := other.Key(kid)
+		if kid != kids(setA)[0] || len(keys) != 1 {
+			t.Fatalf("a token from %s is signed with %s; the current key is %s", pair[0], kid, kids(setA)[0])
+		}
+		if _, err := jws.Verify(keys[0]); err != nil {
+			t.Fatalf("a token from %s does not verify with %s's JWKS: %v", pair[0], pair[1], err)
+		}
 	}
 }
