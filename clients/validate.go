@@ -81,6 +81,9 @@ func Validate(c *storage.Client) error {
 	if c.AuthMethod == AuthNone && slices.Contains(c.GrantTypes, GrantClientCredentials) {
 		p.add("grant_types", "client_credentials needs a confidential client; a public client (token_endpoint_auth_method none) cannot have it")
 	}
+	if slices.Contains(c.GrantTypes, GrantJWTBearer) && len(c.JWKS) == 0 && c.JWKSURI == "" {
+		p.add("grant_types", "the JWT bearer grant needs registered keys (jwks or jwks_uri) to verify the client's assertions")
+	}
 
 	validateList(&p, "response_types", c.ResponseTypes)
 	for _, r := range c.ResponseTypes {

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -12,12 +11,15 @@ import (
 	"github.com/usher-id/usher/storage"
 )
 
-// originSet is the union of the CORS origins clients are configured with,
-// re-read at most every ttl.
-type originSet struct {
-	mu      sync.Mutex
-	origins map[string]bool
-	loaded  time.Time
+// clientFacts are what some answers need to know about all clients: the
+// union of their CORS origins, and whether any may use the JWT bearer
+// grant (discovery lists it only then). They are re-read at most every
+// ClientCacheTTL.
+type clientFacts struct {
+	mu        sync.Mutex
+	origins   map[string]bool
+	jwtBearer bool
+	loaded    time.Time
 }
 
 // corsOptions replace the library's default, which reflects any origin
@@ -27,10 +29,11 @@ func (p *Provider) corsOptions() *cors.Options {
 	return &cors.Options{
 		AllowOriginVaryRequestFunc: func(r *http.Request, origin string) (bool, []string) {
 			switch r.URL.Path {
-			case "/.well-known/openid-configuration", "/keys":
+			case "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/keys":
 				return true, nil
 			}
-			return p.originAllowed(r.Context(), origin), nil
+			origins, _ := p.facts(r.Context())
+			return origin != "" && origin != "null" && origins[origin], nil
 		},
 		AllowedMethods: []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders: []string{"Authorization", "Content-Type"},
@@ -38,29 +41,33 @@ func (p *Provider) corsOptions() *cors.Options {
 	}
 }
 
-func (p *Provider) originAllowed(ctx context.Context, origin string) bool {
-	s := &p.origins
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// facts returns the current client facts, reloading them when stale. On
+// a storage error it keeps the last good view.
+func (p *Provider) facts(ctx context.Context) (origins map[string]bool, jwtBearer bool) {
+	f := &p.clientFacts
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	now := p.opts.Now()
-	if s.origins == nil || now.Sub(s.loaded) > p.opts.ClientCacheTTL {
-		origins := make(map[string]bool)
-		for page := (storage.Page{Limit: 500}); ; page.Offset += page.Limit {
-			list, err := p.opts.Store.ListClients(ctx, page)
-			if err != nil {
-				p.opts.Log.Error("loading client CORS origins", "err", err)
-				return s.origins[origin] // keep the last good view
-			}
-			for _, c := range list {
-				for _, o := range c.CORSOrigins {
-					origins[o] = true
-				}
-			}
-			if len(list) < page.Limit {
-				break
-			}
-		}
-		s.origins, s.loaded = origins, now
+	if f.origins != nil && now.Sub(f.loaded) <= p.opts.ClientCacheTTL {
+		return f.origins, f.jwtBearer
 	}
-	return s.origins[origin] && !slices.Contains([]string{"", "null"}, origin)
+	fresh, bearer := make(map[string]bool), false
+	for page := (storage.Page{Limit: 500}); ; page.Offset += page.Limit {
+		list, err := p.opts.Store.ListClients(ctx, page)
+		if err != nil {
+			p.opts.Log.Error("loading clients for CORS and discovery", "err", err)
+			return f.origins, f.jwtBearer
+		}
+		for _, c := range list {
+			for _, o := range c.CORSOrigins {
+				fresh[o] = true
+			}
+			bearer = bearer || jwtBearerAllowed(c)
+		}
+		if len(list) < page.Limit {
+			break
+		}
+	}
+	f.origins, f.jwtBearer, f.loaded = fresh, bearer, now
+	return fresh, bearer
 }

@@ -88,15 +88,15 @@ func (o *Options) setDefaults() {
 // Provider serves the OpenID Connect endpoints and the sign-in pages that
 // complete authorization requests.
 type Provider struct {
-	opts     Options
-	op       *op.Provider
-	handler  http.Handler
-	secure   bool   // cookies are Secure (everywhere but a localhost http issuer)
-	macKey   []byte // signs logout confirmations
-	clientMu sync.Mutex
-	clients  map[string]cachedClient
-	origins  originSet
-	keySets  *clientKeySets
+	opts        Options
+	op          *op.Provider
+	handler     http.Handler
+	secure      bool   // cookies are Secure (everywhere but a localhost http issuer)
+	macKey      []byte // signs logout confirmations
+	clientMu    sync.Mutex
+	clients     map[string]cachedClient
+	clientFacts clientFacts
+	keySets     *clientKeySets
 
 	deviceGuesses guessLimiter // wrong user codes at /device, per session and IP (device.go)
 }

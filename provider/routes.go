@@ -16,7 +16,7 @@ import (
 // routes mounts Usher's handlers in front of the library's: discovery and
 // the JWKS (pre-rendered, cacheable), the sign-in pages, and wrappers that
 // close what the library leaves open.
-func (p *Provider) routes(mux *http.ServeMux, discovery []byte) {
+func (p *Provider) routes(mux *http.ServeMux, discovery *discovery) {
 	interceptor := op.NewIssuerInterceptor(p.op.IssuerFromRequest)
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery(discovery))
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", p.serveDiscovery(discovery))

@@ -151,6 +151,8 @@ func (s *opStorage) contextOf(ctx context.Context, req op.TokenRequest) (tokenCo
 		tc.clientID, tc.userID, tc.sessionID, tc.familyID = r.t.ClientID, r.t.UserID, r.t.SessionID, r.t.FamilyID
 	case *clientCredentialsRequest:
 		tc.clientID = r.clientID
+	case *oidc.JWTTokenRequest:
+		tc.clientID = r.Issuer // the library checked that the subject is the issuer
 	case *op.DeviceAuthorizationState:
 		// No session: signing out of the browser that approved does not
 		// sign the device out.
@@ -482,8 +484,42 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 	return nil, nil
 }
 
-func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
-	return nil, oidc.ErrUnauthorizedClient().WithDescription("the JWT bearer grant is not enabled")
+// ValidateJWTProfileScopes admits the JWT bearer grant (RFC 7523) for a
+// client that has the grant and registered keys (its assertion, signed by
+// one of them, was verified already), acting for itself, and keeps the
+// scopes it may have.
+func (s *opStorage) ValidateJWTProfileScopes(ctx context.Context, clientID string, scopes []string) ([]string, error) {
+	c, err := s.p.client(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	if !jwtBearerAllowed(c.c) {
+		return nil, oidc.ErrUnauthorizedClient().WithDescription("this client may not use the JWT bearer grant")
+	}
+	var granted []string
+	for _, sc := range scopes {
+		if slices.Contains(c.c.Scopes, sc) && sc != oidc.ScopeOpenID && sc != oidc.ScopeOfflineAccess {
+			granted = append(granted, sc)
+		}
+	}
+	return granted, nil
+}
+
+func jwtBearerAllowed(c *storage.Client) bool {
+	return slices.Contains(c.GrantTypes, string(oidc.GrantTypeBearer)) && (len(c.JWKS) > 0 || c.JWKSURI != "")
+}
+
+// JWTProfileTokenType issues the access token in the client's format.
+func (s *opStorage) JWTProfileTokenType(ctx context.Context, req op.TokenRequest) (op.AccessTokenType, error) {
+	tr, ok := req.(*oidc.JWTTokenRequest)
+	if !ok {
+		return op.AccessTokenTypeJWT, nil
+	}
+	c, err := s.p.client(ctx, tr.Issuer)
+	if err != nil {
+		return 0, err
+	}
+	return c.AccessTokenType(), nil
 }
 
 func (s *opStorage) Health(ctx context.Context) error { return s.p.opts.Store.Ping(ctx) }
