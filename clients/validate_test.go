@@ -132,8 +132,13 @@ func TestValidate(t *testing.T) {
 		// grants
 		{"no grants", func(c *storage.Client) { c.GrantTypes = nil }, "grant_types"},
 		{"unknown grant", func(c *storage.Client) { c.GrantTypes = append(c.GrantTypes, "implicit") }, "grant_types"},
-		{"every grant", func(c *storage.Client) { c.GrantTypes, c.JWKSURI = slices.Clone(knownGrants), "https://app.example/jwks" }, ""},
-		{"jwt bearer without keys", func(c *storage.Client) { c.GrantTypes = []string{GrantJWTBearer}; c.RedirectURIs, c.ResponseTypes = nil, nil }, "grant_types"},
+		{"every grant", func(c *storage.Client) {
+			c.GrantTypes, c.JWKSURI = slices.Clone(knownGrants), "https://app.example/jwks"
+		}, ""},
+		{"jwt bearer without keys", func(c *storage.Client) {
+			c.GrantTypes = []string{GrantJWTBearer}
+			c.RedirectURIs, c.ResponseTypes = nil, nil
+		}, "grant_types"},
 		{"repeated grant", func(c *storage.Client) { c.GrantTypes = append(c.GrantTypes, GrantRefreshToken) }, "grant_types"},
 		{"client credentials only", func(c *storage.Client) {
 			c.GrantTypes, c.RedirectURIs, c.ResponseTypes = []string{GrantClientCredentials}, nil, nil
