@@ -272,9 +272,17 @@ func decodeYAML(data []byte, name string, c *Config, p *Problems) {
 	case errors.Is(err, io.EOF):
 		return // an empty file sets nothing
 	case errors.As(err, &te):
+		keys := keysByLine(data)
 		for _, e := range te.Errors {
 			if m := unknownField.FindStringSubmatch(e); m != nil {
 				e = fmt.Sprintf("%s: unknown setting %q", m[1], m[2])
+			} else if m := errorLine.FindStringSubmatch(e); m != nil {
+				if key := keys[m[1]]; key != "" {
+					if !strings.Contains(key, "[") { // settings in lists have no environment variable
+						key = label(key)
+					}
+					e = fmt.Sprintf("%s (line %s): %s", key, m[1], strings.TrimPrefix(e, m[0]))
+				}
 			}
 			p.add("config file %s: %s", name, e)
 		}
@@ -288,6 +296,36 @@ func decodeYAML(data []byte, name string, c *Config, p *Problems) {
 	if err := dec.Decode(&rest); !errors.Is(err, io.EOF) {
 		p.add("config file %s: holds more than one YAML document; keep all settings in one", name)
 	}
+}
+
+var errorLine = regexp.MustCompile(`^line (\d+): `)
+
+// keysByLine maps each line of a YAML file to the dotted key whose value
+// starts there, so a type error yaml reports by line can name its setting.
+func keysByLine(data []byte) map[string]string {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil || len(root.Content) == 0 {
+		return nil
+	}
+	out := make(map[string]string)
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key := prefix + n.Content[i].Value
+				out[strconv.Itoa(n.Content[i+1].Line)] = key
+				walk(n.Content[i+1], key+".")
+			}
+		case yaml.SequenceNode:
+			base := strings.TrimSuffix(prefix, ".")
+			for i, item := range n.Content {
+				walk(item, fmt.Sprintf("%s[%d].", base, i))
+			}
+		}
+	}
+	walk(root.Content[0], "")
+	return out
 }
 
 var validLevels = []string{"debug", "info", "warn", "error"}

@@ -167,10 +167,11 @@ func TestBadYAML(t *testing.T) {
 		{"two documents", "log:\n  level: debug\n---\nlog:\n  level: warn\n", []string{"more than one YAML document"}},
 		{"not a mapping", "- a\n- b\n", []string{"line 1"}},
 		{"bad values", "database:\n  max_conns: lots\nshutdown_timeout: 5 parsecs\n", []string{
-			"line 2: cannot unmarshal",
-			`line 3: "5 parsecs" is not a duration`,
+			"database.max_conns (USHER_DATABASE_MAX_CONNS) (line 2): cannot unmarshal",
+			`shutdown_timeout (USHER_SHUTDOWN_TIMEOUT) (line 3): "5 parsecs" is not a duration`,
 		}},
-		{"duration not scalar", "shutdown_timeout: [1s]\n", []string{"line 1: expected a duration"}},
+		{"duration not scalar", "shutdown_timeout: [1s]\n", []string{"shutdown_timeout (USHER_SHUTDOWN_TIMEOUT) (line 1): expected a duration"}},
+		{"bad value in a declared client", "clients:\n  - id: a\n    name: A\n    access_token_ttl: soon\n", []string{"clients[0].access_token_ttl (line 4): \"soon\" is not a duration"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
