@@ -125,3 +125,25 @@ func TestMaxAge(t *testing.T) {
 		t.Fatalf("max_age=3600 with a 10-minute-old session: %d %s, want a code", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// A code replayed long after it expired is still recognised, and still
+// revokes what its first exchange got.
+func TestLateCodeReplayRevokes(t *testing.T) {
+	ctx := context.Background()
+	u := startUsher(t, nil)
+	u.newUser(t, "jane@example.com")
+	f := newFlow(t, u, false)
+	verifier := oauth2.GenerateVerifier()
+	loc := f.b.Authorize(f.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
+	tok, err := f.cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Clock.Advance(time.Hour)
+	if _, err := f.cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier)); err == nil {
+		t.Fatal("a replayed code was exchanged")
+	}
+	if _, err := f.refresh(tok.RefreshToken); err == nil {
+		t.Fatal("the refresh token of a code replayed an hour later still works")
+	}
+}

@@ -211,6 +211,8 @@ type AuthRequests interface {
 	// of two concurrent claims exactly one succeeds. A code already used
 	// returns the request together with ErrConflict, so the caller can revoke
 	// what was issued from it; an unknown or expired code is ErrNotFound.
+	// A claimed request is kept for CodeReplayWindow, so that a replay long
+	// after the code expired is still recognised as one.
 	ClaimAuthCode(ctx context.Context, codeHash []byte, now time.Time) (*AuthRequest, error)
 	DeleteAuthRequest(ctx context.Context, id string) error
 }

@@ -26,6 +26,9 @@ var (
 	ErrSchemaTooNew = errors.New("storage: database schema is newer than this binary")
 )
 
+// CodeReplayWindow is how long a used authorization code stays known.
+const CodeReplayWindow = 24 * time.Hour
+
 // Tx is every per-area store, bound to one transaction or to the database.
 type Tx interface {
 	Users

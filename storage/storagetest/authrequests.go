@@ -204,6 +204,7 @@ func authClaim(t *testing.T, s storage.Storage) {
 	must(t, err, "GetAuthRequest after ClaimAuthCode")
 	want := *r
 	want.CodeUsedAt = at
+	want.ExpiresAt = at.Add(storage.CodeReplayWindow) // kept to recognise replays
 	sameAuthRequest(t, after, &want)
 }
 
@@ -227,6 +228,15 @@ func authClaimTwice(t *testing.T, s storage.Storage) {
 	after, err := s.GetAuthRequest(t.Context(), r.ID, r.CreatedAt)
 	must(t, err, "GetAuthRequest")
 	sameTime(t, "CodeUsedAt after the second claim", after.CodeUsedAt, first)
+
+	// Long after the code itself would have expired, a replay is still
+	// recognised as one.
+	later := first.Add(storage.CodeReplayWindow - time.Minute)
+	_, err = s.ClaimAuthCode(t.Context(), code, later)
+	wantErr(t, err, storage.ErrConflict, "ClaimAuthCode hours after the first use")
+	n, err := s.DeleteExpired(t.Context(), later)
+	must(t, err, "DeleteExpired")
+	eq(t, "auth requests deleted inside the replay window", n.AuthRequests, int64(0))
 }
 
 func authClaimExpired(t *testing.T, s storage.Storage) {

@@ -78,9 +78,9 @@ func (s *Store) SaveAuthCode(ctx context.Context, id string, codeHash []byte, ex
 // conditional UPDATE, so the database decides which of two racing
 // exchanges wins.
 func (s *Store) ClaimAuthCode(ctx context.Context, codeHash []byte, now time.Time) (*storage.AuthRequest, error) {
-	a, err := scanAuthRequest(s.q.QueryRow(ctx, `UPDATE auth_requests SET code_used_at = $2
+	a, err := scanAuthRequest(s.q.QueryRow(ctx, `UPDATE auth_requests SET code_used_at = $2, expires_at = $3
 		WHERE code_hash = $1 AND code_used_at IS NULL AND expires_at > $2
-		RETURNING `+authRequestColumns, codeHash, s.t(now)))
+		RETURNING `+authRequestColumns, codeHash, s.t(now), s.t(now.Add(storage.CodeReplayWindow))))
 	if err = s.d.MapError(err); !errors.Is(err, storage.ErrNotFound) {
 		return a, err
 	}
