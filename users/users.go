@@ -43,12 +43,14 @@ type Service struct {
 	store  Store
 	hasher *Hasher
 	now    func() time.Time
+	// Lockout applies to wrong passwords; NewService sets DefaultLockout.
+	Lockout Lockout
 }
 
 // NewService returns a service over store that hashes with hasher and reads
 // the time from now.
 func NewService(store Store, hasher *Hasher, now func() time.Time) *Service {
-	return &Service{store: store, hasher: hasher, now: now}
+	return &Service{store: store, hasher: hasher, now: now, Lockout: DefaultLockout}
 }
 
 // NewUser is what Create needs to make an account.
@@ -138,6 +140,16 @@ func (s *Service) whichTaken(ctx context.Context, email, username string, confli
 	return fmt.Errorf("users: create: %w", conflict)
 }
 
+// Lockout is when repeated wrong passwords lock an account, as Clerk does
+// by default: 10 attempts, then an hour.
+type Lockout struct {
+	MaxAttempts int
+	Duration    time.Duration
+}
+
+// DefaultLockout is 10 failed attempts, then locked for an hour.
+var DefaultLockout = Lockout{MaxAttempts: 10, Duration: time.Hour}
+
 // Authenticate checks an email and password and returns the user they belong
 // to. An unknown email, a wrong password and a user without a password are
 // all ErrInvalidCredentials, and take the same time (a hash is checked in
@@ -167,6 +179,11 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (*st
 	if !ok {
 		err := s.update(ctx, u.ID, func(cur *storage.User) error {
 			cur.FailedAttempts++
+			if cur.FailedAttempts >= s.Lockout.MaxAttempts {
+				// Locked for a while; the count starts again afterwards.
+				cur.LockedUntil = now.Add(s.Lockout.Duration)
+				cur.FailedAttempts = 0
+			}
 			return nil
 		})
 		if err != nil {

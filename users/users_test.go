@@ -280,3 +280,32 @@ func TestAuthenticateMalformedStoredHash(t *testing.T) {
 		t.Fatalf("Authenticate with a malformed stored hash = %v, want ErrMalformedHash", err)
 	}
 }
+
+// Ten wrong passwords lock the account for an hour, even against the right
+// password; afterwards it signs in again.
+func TestLockoutAfterFailedAttempts(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "usher.db"), sqlite.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	svc := users.NewService(db, users.NewHasher(testParams, 0), clock)
+	if _, err := svc.Create(ctx, users.NewUser{Email: "jane@example.com", Password: "right password"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := svc.Authenticate(ctx, "jane@example.com", "wrong password"); !errors.Is(err, users.ErrInvalidCredentials) {
+			t.Fatalf("wrong password %d: %v", i+1, err)
+		}
+	}
+	if _, err := svc.Authenticate(ctx, "jane@example.com", "right password"); !errors.Is(err, users.ErrLocked) {
+		t.Fatalf("the right password after 10 wrong ones: %v, want users.ErrLocked", err)
+	}
+	now = now.Add(time.Hour)
+	if _, err := svc.Authenticate(ctx, "jane@example.com", "right password"); err != nil {
+		t.Fatalf("after the lockout: %v", err)
+	}
+}
