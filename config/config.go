@@ -44,6 +44,8 @@ type Config struct {
 	MasterKeyPrevious string   `yaml:"master_key_previous"`
 	Database          Database `yaml:"database"`
 	Keys              Keys     `yaml:"keys"`
+	Sessions          Sessions `yaml:"sessions"`
+	Tokens            Tokens   `yaml:"tokens"`
 	Log               Log      `yaml:"log"`
 	// Clients are OAuth clients declared in the file (they have no
 	// environment variables); start-up creates, updates and removes
@@ -74,6 +76,20 @@ type Client struct {
 	RefreshTokenMaxTTL     Duration `yaml:"refresh_token_max_ttl"`
 	FirstParty             *bool    `yaml:"first_party"`
 	IDTokenUserinfoClaims  *bool    `yaml:"id_token_userinfo_claims"`
+}
+
+// Sessions configures browser sessions at Usher (single sign-on).
+type Sessions struct {
+	IdleTimeout Duration `yaml:"idle_timeout"` // ends after this long without use
+	MaxLifetime Duration `yaml:"max_lifetime"` // ends this long after sign-in, used or not
+}
+
+// Tokens configures protocol details of tokens.
+type Tokens struct {
+	// RefreshReuseGrace lets two concurrent refreshes of one token both
+	// succeed when they come this close together; a later reuse revokes
+	// the token's family.
+	RefreshReuseGrace Duration `yaml:"refresh_reuse_grace"`
 }
 
 // Keys configures token signing keys.
@@ -128,6 +144,11 @@ func Default() Config {
 			RefreshInterval:  Duration(30 * time.Second),
 			MaxTokenLifetime: Duration(24 * time.Hour),
 		},
+		Sessions: Sessions{
+			IdleTimeout: Duration(7 * 24 * time.Hour),
+			MaxLifetime: Duration(30 * 24 * time.Hour),
+		},
+		Tokens: Tokens{RefreshReuseGrace: Duration(5 * time.Second)},
 		Log: Log{
 			Level:  "info",
 			Format: "text",
@@ -349,6 +370,15 @@ func (c Config) Validate() error {
 	c.validateMasterKeys(&p, issuerOK)
 	c.validateKeys(&p)
 	c.validateClients(&p)
+	if d := c.Sessions.IdleTimeout.Std(); d < time.Minute || d > 365*24*time.Hour {
+		p.add("%s: %s is not from 1m to 365d", label("sessions.idle_timeout"), c.Sessions.IdleTimeout)
+	}
+	if d := c.Sessions.MaxLifetime.Std(); d < c.Sessions.IdleTimeout.Std() || d > 365*24*time.Hour {
+		p.add("%s: %s must be at least sessions.idle_timeout and at most 365d", label("sessions.max_lifetime"), c.Sessions.MaxLifetime)
+	}
+	if d := c.Tokens.RefreshReuseGrace.Std(); d < 0 || d > time.Minute {
+		p.add("%s: %s is not from 0s to 1m", label("tokens.refresh_reuse_grace"), c.Tokens.RefreshReuseGrace)
+	}
 
 	// Any host is acceptable; an empty one means every interface.
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil {

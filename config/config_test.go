@@ -408,6 +408,7 @@ func TestSettings(t *testing.T) {
 		"issuer", "mode", "listen", "shutdown_timeout", "master_key", "master_key_previous",
 		"database.url", "database.max_conns", "database.migrate_on_start",
 		"keys.algorithms", "keys.rotation_period", "keys.jwks_max_age", "keys.refresh_interval", "keys.max_token_lifetime",
+		"sessions.idle_timeout", "sessions.max_lifetime", "tokens.refresh_reuse_grace",
 		"log.level", "log.format",
 	}
 	if !reflect.DeepEqual(keys, wantKeys) {
@@ -693,4 +694,17 @@ clients:
 	_, err = Load(bad, nil)
 	wantProblems(t, err, "clients[0]: id is required", "clients[1] (a): set secret or secret_file, not both",
 		`clients[2]: id "a" is used twice`, "clients[3] (b): name is required", "clients[3] (b): secret_file:", `unknown setting "colour"`)
+}
+
+func TestSessionAndTokenSettings(t *testing.T) {
+	c, err := Load("", []string{"USHER_SESSIONS_IDLE_TIMEOUT=12h", "USHER_SESSIONS_MAX_LIFETIME=2d", "USHER_TOKENS_REFRESH_REUSE_GRACE=0s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sessions.IdleTimeout.Std() != 12*time.Hour || c.Sessions.MaxLifetime.Std() != 48*time.Hour || c.Tokens.RefreshReuseGrace != 0 {
+		t.Fatalf("sessions %+v tokens %+v", c.Sessions, c.Tokens)
+	}
+	_, err = Load("", []string{"USHER_SESSIONS_IDLE_TIMEOUT=2d", "USHER_SESSIONS_MAX_LIFETIME=1d", "USHER_TOKENS_REFRESH_REUSE_GRACE=2m"})
+	wantProblems(t, err, "sessions.max_lifetime (USHER_SESSIONS_MAX_LIFETIME): 1d must be at least sessions.idle_timeout",
+		"tokens.refresh_reuse_grace (USHER_TOKENS_REFRESH_REUSE_GRACE): 2m is not from 0s to 1m")
 }

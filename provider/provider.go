@@ -59,7 +59,7 @@ type Options struct {
 
 	LoginTimeout      time.Duration // 30m: how long a user may take to sign in
 	CodeLifetime      time.Duration // 60s
-	RefreshReuseGrace time.Duration // 5s: concurrent refreshes of one token both succeed
+	RefreshReuseGrace time.Duration // 5s: concurrent refreshes of one token both succeed; negative for none
 	SessionIdle       time.Duration // 7 days
 	SessionMax        time.Duration // 30 days
 	ClientCacheTTL    time.Duration // 5s: how stale a replica's view of a client may be
@@ -73,7 +73,12 @@ func (o *Options) setDefaults() {
 	}
 	def(&o.LoginTimeout, 30*time.Minute)
 	def(&o.CodeLifetime, time.Minute)
-	def(&o.RefreshReuseGrace, 5*time.Second)
+	switch {
+	case o.RefreshReuseGrace == 0:
+		o.RefreshReuseGrace = 5 * time.Second
+	case o.RefreshReuseGrace < 0:
+		o.RefreshReuseGrace = 0
+	}
 	def(&o.SessionIdle, 7*24*time.Hour)
 	def(&o.SessionMax, 30*24*time.Hour)
 	def(&o.ClientCacheTTL, 5*time.Second)

@@ -84,6 +84,10 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		Clients: cs,
 		Users:   users.NewService(db, users.NewHasher(users.DefaultParams(), 0), time.Now),
 		Log:     log,
+
+		SessionIdle:       cfg.Sessions.IdleTimeout.Std(),
+		SessionMax:        cfg.Sessions.MaxLifetime.Std(),
+		RefreshReuseGrace: noneIfZero(cfg.Tokens.RefreshReuseGrace.Std()),
 	})
 	if err != nil {
 		return err
@@ -181,4 +185,13 @@ func cleanExpired(ctx context.Context, db storage.Cleaner, interval time.Duratio
 		case <-t.C:
 		}
 	}
+}
+
+// noneIfZero maps a configured 0 ("none") to the provider's negative
+// ("none"), since the provider reads 0 as "the default".
+func noneIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
