@@ -4,24 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/usher-id/usher/clients"
 	"github.com/usher-id/usher/internal/oidctest"
+	"github.com/usher-id/usher/internal/ushertest"
 	"github.com/usher-id/usher/keys"
-	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/storage"
-	"github.com/usher-id/usher/storage/sqlite"
 	"github.com/usher-id/usher/users"
 )
 
@@ -35,43 +30,11 @@ type benchUsher struct {
 
 func startBenchUsher(b *testing.B, algs ...string) *benchUsher {
 	b.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "usher.db"), sqlite.Options{Migrate: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	sealer, err := keys.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	km, err := keys.New(ctx, db, sealer, keys.Options{Algorithms: algs})
-	if err != nil {
-		b.Fatal(err)
-	}
-	hmacKey, err := km.Secret(ctx, "clients.secret_hmac_key", 32)
-	if err != nil {
-		b.Fatal(err)
-	}
-	secrets, err := clients.NewSecrets(hmacKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cs := clients.NewService(db, secrets)
-	us := users.NewService(db, users.NewHasher(users.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 0), time.Now)
-	clk := &clock{}
-	srv := httptest.NewServer(nil)
-	b.Cleanup(srv.Close)
-	p, err := provider.New(ctx, provider.Options{Issuer: srv.URL, Store: db, Keys: km, Clients: cs, Users: us,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv.Config.Handler = p
+	u := ushertest.Start(b, ushertest.Options{Keys: keys.Options{Algorithms: algs}})
 	tr := &http.Transport{MaxIdleConnsPerHost: 4}
 	b.Cleanup(tr.CloseIdleConnections)
 	return &benchUsher{
-		testUsher: &testUsher{URL: srv.URL, Clock: clk, Store: db, Clients: cs, Users: us},
+		testUsher: &testUsher{u},
 		hc:        &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
 }

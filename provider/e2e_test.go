@@ -3,58 +3,23 @@ package provider_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/usher-id/usher/clients"
 	"github.com/usher-id/usher/internal/oidctest"
+	"github.com/usher-id/usher/internal/ushertest"
 	"github.com/usher-id/usher/keys"
-	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/storage"
-	"github.com/usher-id/usher/storage/sqlite"
 	"github.com/usher-id/usher/users"
 )
 
-// testUsher is a running Usher: real SQLite, keys, clients, users and the
-// provider behind an httptest server.
-type testUsher struct {
-	URL      string
-	Clock    *clock
-	Provider *provider.Provider
-	Store    storage.Storage
-	Clients  *clients.Service
-	Users    *users.Service
-}
+// testUsher is a running Usher with the helpers these tests share.
+type testUsher struct{ *ushertest.Usher }
 
 const testPassword = "correct horse battery staple"
-
-// clock is the provider's clock: real time plus an offset a test can
-// advance, to step past grace windows and lifetimes without sleeping.
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
 
 func startUsher(t *testing.T, store storage.Storage) *testUsher {
 	t.Helper()
@@ -71,47 +36,7 @@ func startUsherAt(t *testing.T, store storage.Storage, issuer string) *testUsher
 // startUsherWith also chooses the signing keys' options.
 func startUsherWith(t *testing.T, store storage.Storage, issuer string, keyOpts keys.Options) *testUsher {
 	t.Helper()
-	ctx := context.Background()
-	if store == nil {
-		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "usher.db"), sqlite.Options{Migrate: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		store = db
-	}
-	sealer, err := keys.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	km, err := keys.New(ctx, store, sealer, keyOpts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hmacKey, err := km.Secret(ctx, "clients.secret_hmac_key", 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secrets, err := clients.NewSecrets(hmacKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := clients.NewService(store, secrets)
-	us := users.NewService(store, users.NewHasher(users.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 0), time.Now)
-	clk := &clock{}
-	srv := httptest.NewUnstartedServer(nil)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	if issuer == "" {
-		issuer = srv.URL
-	}
-	p, err := provider.New(ctx, provider.Options{Issuer: issuer, Store: store, Keys: km, Clients: cs, Users: us,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = p
-	return &testUsher{URL: srv.URL, Clock: clk, Provider: p, Store: store, Clients: cs, Users: us}
+	return &testUsher{ushertest.Start(t, ushertest.Options{Store: store, Issuer: issuer, Keys: keyOpts})}
 }
 
 func (u *testUsher) newUser(t *testing.T, email string) *storage.User {

@@ -3,21 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/usher-id/usher/clients"
+	"github.com/usher-id/usher/internal/ushertest"
 	"github.com/usher-id/usher/keys"
-	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/storage"
-	"github.com/usher-id/usher/storage/sqlite"
 	"github.com/usher-id/usher/users"
 )
 
@@ -135,39 +130,11 @@ const benchRedirect = "http://127.0.0.1:9/callback"
 func startUsher(t *testing.T) *benchUsher {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "usher.db"), sqlite.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sealer, err := keys.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	km, err := keys.New(ctx, db, sealer, keys.Options{Algorithms: []string{"ES256"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hmacKey, err := km.Secret(ctx, "clients.secret_hmac_key", 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secrets, err := clients.NewSecrets(hmacKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := clients.NewService(db, secrets)
-	us := users.NewService(db, users.NewHasher(users.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 0), time.Now)
-	srv := httptest.NewServer(nil)
-	t.Cleanup(srv.Close)
-	p, err := provider.New(ctx, provider.Options{Issuer: srv.URL, Store: db, Keys: km, Clients: cs, Users: us,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = p
+	usher := ushertest.Start(t, ushertest.Options{Keys: keys.Options{Algorithms: []string{"ES256"}}})
+	us, cs := usher.Users, usher.Clients
+	var err error
 
-	u := &benchUsher{url: srv.URL, userEmail: "bench@example.com", userPassw: "bench password 1"}
+	u := &benchUsher{url: usher.URL, userEmail: "bench@example.com", userPassw: "bench password 1"}
 	if _, err := us.Create(ctx, users.NewUser{Email: u.userEmail, Password: u.userPassw, EmailVerified: true}); err != nil {
 		t.Fatal(err)
 	}
