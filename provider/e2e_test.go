@@ -13,6 +13,8 @@ import (
 	"github.com/usher-id/usher/internal/ushertest"
 	"github.com/usher-id/usher/keys"
 	"github.com/usher-id/usher/storage"
+	"github.com/usher-id/usher/storage/postgres"
+	"github.com/usher-id/usher/storage/postgres/pgtest"
 	"github.com/usher-id/usher/users"
 )
 
@@ -36,7 +38,69 @@ func startUsherAt(t *testing.T, store storage.Storage, issuer string) *testUsher
 // startUsherWith also chooses the signing keys' options.
 func startUsherWith(t *testing.T, store storage.Storage, issuer string, keyOpts keys.Options) *testUsher {
 	t.Helper()
+	if store == nil && onPostgres {
+		db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{Migrate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		store = db
+	}
 	return &testUsher{ushertest.Start(t, ushertest.Options{Store: store, Issuer: issuer, Keys: keyOpts})}
+}
+
+// onPostgres makes startUsher use PostgreSQL; TestPostgresProvider sets it.
+var onPostgres bool
+
+// TestPostgresProvider runs the provider's tests again on PostgreSQL, so
+// every grant and endpoint is proven on both backends.
+func TestPostgresProvider(t *testing.T) {
+	pgtest.URL(t) // skips (or, in CI, fails) without a server
+	onPostgres = true
+	defer func() { onPostgres = false }()
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"CodeFlowWithGoOIDC", TestCodeFlowWithGoOIDC},
+		{"NonRSAAlgorithms", TestNonRSAAlgorithms},
+		{"CodeExchangedOnceAndReplayRevokes", TestCodeExchangedOnceAndReplayRevokes},
+		{"ExpiredCode", TestExpiredCode},
+		{"LateCodeReplayRevokes", TestLateCodeReplayRevokes},
+		{"ResponseModeFormPost", TestResponseModeFormPost},
+		{"MaxAge", TestMaxAge},
+		{"ThirdPartyConsent", TestThirdPartyConsent},
+		{"CORS", TestCORS},
+		{"DeviceFlow", TestDeviceFlow},
+		{"DeviceFlowConfidentialClient", TestDeviceFlowConfidentialClient},
+		{"DeviceDenied", TestDeviceDenied},
+		{"DevicePendingAndSlowDown", TestDevicePendingAndSlowDown},
+		{"DeviceThirdPartyConsent", TestDeviceThirdPartyConsent},
+		{"DeviceExpired", TestDeviceExpired},
+		{"DeviceClientChecks", TestDeviceClientChecks},
+		{"DevicePage", TestDevicePage},
+		{"DevicePrivateKeyJWTClient", TestDevicePrivateKeyJWTClient},
+		{"UserinfoChallenges", TestUserinfoChallenges},
+		{"DiscoveryAdvertisesOnlyWhatWorks", TestDiscoveryAdvertisesOnlyWhatWorks},
+		{"RPInitiatedLogout", TestRPInitiatedLogout},
+		{"RefreshRotationAndReuse", TestRefreshRotationAndReuse},
+		{"ConcurrentRefreshInsideGrace", TestConcurrentRefreshInsideGrace},
+		{"RefreshScopesMayOnlyNarrow", TestRefreshScopesMayOnlyNarrow},
+		{"SSOAcrossClientsAndPromptNone", TestSSOAcrossClientsAndPromptNone},
+		{"ClientCredentialsIntrospectionAndRevocation", TestClientCredentialsIntrospectionAndRevocation},
+		{"AuthorizeBadInput", TestAuthorizeBadInput},
+		{"SecretRotationAndClientCache", TestSecretRotationAndClientCache},
+		{"JWTBearerGrant", TestJWTBearerGrant},
+		{"PrivateKeyJWTClient", TestPrivateKeyJWTClient},
+		{"PrivateKeyJWTClientCredentials", TestPrivateKeyJWTClientCredentials},
+		{"AuthRequestBoundToItsBrowser", TestAuthRequestBoundToItsBrowser},
+		{"IDTokenHintMustMatchSession", TestIDTokenHintMustMatchSession},
+		{"BannedUserLosesSSOAndRefresh", TestBannedUserLosesSSOAndRefresh},
+		{"ProtocolAnswers", TestProtocolAnswers},
+		{"IntrospectionByAnotherClient", TestIntrospectionByAnotherClient},
+	} {
+		t.Run(tc.name, tc.fn)
+	}
 }
 
 func (u *testUsher) newUser(t *testing.T, email string) *storage.User {
