@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
@@ -452,49 +451,35 @@ func (p *Provider) account(ctx context.Context, sess *storage.Session) string {
 // IP address, and a key that reached guessLimit in the current window is
 // refused until the window ends. User codes carry about 34 bits and live
 // ten minutes, so this keeps guessing hopeless (RFC 8628, section 5.1).
-// The counts live in each replica's memory: a first step, which N replicas
-// multiply by N; the database is where a shared limit would go.
+// The counts live in the database, so all replicas share one limit.
 const (
 	guessWindow = 10 * time.Minute
 	guessLimit  = 20
 )
 
-// guessLimiter counts wrong user codes per key in fixed windows. Its zero
-// value is ready to use.
-type guessLimiter struct {
-	mu sync.Mutex
-	m  map[string]guessCount
-}
-
-type guessCount struct {
-	start time.Time
-	n     int
-}
-
-func (l *guessLimiter) blocked(now time.Time, keys ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// guessBlocked reports whether any of keys has used up its wrong guesses.
+// A storage error counts as blocked: guessing is refused rather than
+// left unlimited.
+func (p *Provider) guessBlocked(ctx context.Context, now time.Time, keys ...string) bool {
 	for _, k := range keys {
-		if c, ok := l.m[k]; ok && now.Sub(c.start) < guessWindow && c.n >= guessLimit {
+		n, err := p.opts.Store.RateLimitCount(ctx, "device-guess:"+k, guessWindow, now)
+		if err != nil {
+			p.opts.Log.Error("reading the device code guess count", "err", err)
+			return true
+		}
+		if n >= guessLimit {
 			return true
 		}
 	}
 	return false
 }
 
-func (l *guessLimiter) fail(now time.Time, keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.m == nil || len(l.m) > 100000 {
-		l.m = make(map[string]guessCount) // bounded: forgetting is safer than growing without end
-	}
+// guessFailed counts a wrong guess against each of keys.
+func (p *Provider) guessFailed(ctx context.Context, now time.Time, keys ...string) {
 	for _, k := range keys {
-		c := l.m[k]
-		if now.Sub(c.start) >= guessWindow {
-			c = guessCount{start: now}
+		if _, err := p.opts.Store.HitRateLimit(ctx, "device-guess:"+k, guessWindow, now); err != nil {
+			p.opts.Log.Error("counting a wrong device code", "err", err)
 		}
-		c.n++
-		l.m[k] = c
 	}
 }
 
@@ -513,14 +498,14 @@ func (p *Provider) findDevice(ctx context.Context, r *http.Request, sess *storag
 	keys := guessKeys(r, sess)
 	code := storage.NormalizeUserCode(typed)
 	switch {
-	case p.deviceGuesses.blocked(now, keys...):
+	case p.guessBlocked(ctx, now, keys...):
 		return nil, "Too many wrong codes. Wait a few minutes, then try again.", http.StatusTooManyRequests
 	case code == "":
 		return nil, "Enter the code shown on your device.", http.StatusBadRequest
 	}
 	d, err := p.opts.Store.GetDeviceAuthorizationByUserCode(ctx, code, now)
 	if errors.Is(err, storage.ErrNotFound) {
-		p.deviceGuesses.fail(now, keys...)
+		p.guessFailed(ctx, now, keys...)
 		return nil, "That code is not valid or has expired. Check the code on your device; if it has expired, start again there.", http.StatusBadRequest
 	}
 	if err != nil {

@@ -18,6 +18,14 @@ import (
 	"github.com/usher-id/usher/storage"
 )
 
+// Failed sign-ins are limited per network address as well as per account
+// (the account lockout), so one address cannot try passwords across many
+// accounts.
+const (
+	loginFailuresPerIP = 50
+	loginFailureWindow = 10 * time.Minute
+)
+
 // Cookie names. The session cookie carries a random token whose hash is
 // the stored session's TokenHash.
 const (
@@ -180,8 +188,17 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := r.PostFormValue("email")
+	ipKey := "login-failures-ip:" + clientIP(r)
+	if n, err := p.opts.Store.RateLimitCount(ctx, ipKey, loginFailureWindow, p.opts.Now()); err != nil || n >= loginFailuresPerIP {
+		p.render(w, http.StatusTooManyRequests, "login", pageData{Title: "Sign in", Error: "Too many failed sign-ins from your network. Wait a few minutes, then try again.",
+			CSRF: p.csrfToken(w, r), AuthRequestID: id, Email: email})
+		return
+	}
 	u, err := p.opts.Users.Authenticate(ctx, email, r.PostFormValue("password"))
 	if err != nil {
+		if _, herr := p.opts.Store.HitRateLimit(ctx, ipKey, loginFailureWindow, p.opts.Now()); herr != nil {
+			p.opts.Log.Error("counting a failed sign-in", "err", herr)
+		}
 		p.opts.Log.Info("sign-in refused", "client_id", req.ClientID, "reason", err.Error())
 		// One answer for every reason, so the form does not reveal which
 		// accounts exist.

@@ -31,6 +31,7 @@ type Store interface {
 	storage.AccessTokens
 	storage.DeviceAuthorizations
 	storage.Consents
+	storage.RateLimits
 	InTx(ctx context.Context, fn func(tx storage.Tx) error) error
 	Ping(ctx context.Context) error
 }
@@ -102,8 +103,6 @@ type Provider struct {
 	clients     map[string]cachedClient
 	clientFacts clientFacts
 	keySets     *clientKeySets
-
-	deviceGuesses guessLimiter // wrong user codes at /device, per session and IP (device.go)
 }
 
 type cachedClient struct {

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -226,5 +227,31 @@ func TestPrivateKeyJWTClientCredentials(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"access_token"`) || !strings.Contains(string(body), `reports:read`) {
 		t.Fatalf("private_key_jwt client_credentials: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Failed sign-ins are limited per network address, across accounts.
+func TestSignInFailuresLimitedPerAddress(t *testing.T) {
+	u := startUsher(t, nil)
+	for i := range 5 {
+		u.newUser(t, fmt.Sprintf("user%d@example.com", i))
+	}
+	f := newFlow(t, u, false)
+	var status int
+	for i := range 51 {
+		resp, err := f.b.Client.Get(f.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp, _ = f.b.SignIn(page, fmt.Sprintf("user%d@example.com", i%5), "wrong password")
+		status = resp.StatusCode
+		if i < 50 && status != http.StatusUnauthorized {
+			t.Fatalf("failed sign-in %d: %d, want 401", i+1, status)
+		}
+	}
+	if status != http.StatusTooManyRequests {
+		t.Fatalf("the 51st failed sign-in from one address: %d, want 429", status)
 	}
 }

@@ -39,6 +39,7 @@ type Tx interface {
 	AccessTokens
 	DeviceAuthorizations
 	Consents
+	RateLimits
 	SigningKeys
 	Secrets
 	Outbox
@@ -111,4 +112,5 @@ type CleanupCounts struct {
 	RefreshTokens        int64
 	AccessTokens         int64
 	DeviceAuthorizations int64
+	RateLimits           int64
 }

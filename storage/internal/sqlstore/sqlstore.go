@@ -145,5 +145,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (storage.Clean
 	if c.Sessions, err = s.exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, at); err != nil {
 		return c, err
 	}
+	if c.RateLimits, err = s.exec(ctx, `DELETE FROM rate_limits WHERE window_start <= $1`, s.t(now.Add(-storage.MaxRateLimitWindow))); err != nil {
+		return c, err
+	}
 	return c, nil
 }
