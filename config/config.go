@@ -15,6 +15,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -37,6 +38,10 @@ type Config struct {
 	Mode            string   `yaml:"mode"`
 	Listen          string   `yaml:"listen"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the addresses or CIDR ranges of load balancers
+	// in front of Usher; their X-Forwarded-For names the client address
+	// that per-address limits count. Empty: the peer address counts.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// MasterKey encrypts private signing keys and other secrets at rest:
 	// 32 random bytes as base64 or hex. MasterKeyPrevious opens what was
 	// sealed before a master-key rotation, until `usher keys rewrap`.
@@ -370,6 +375,9 @@ func (c Config) Validate() error {
 	c.validateMasterKeys(&p, issuerOK)
 	c.validateKeys(&p)
 	c.validateClients(&p)
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		p.add("%s: %v", label("trusted_proxies"), err)
+	}
 	if d := c.Sessions.IdleTimeout.Std(); d < time.Minute || d > 365*24*time.Hour {
 		p.add("%s: %s is not from 1m to 365d", label("sessions.idle_timeout"), c.Sessions.IdleTimeout)
 	}
@@ -497,6 +505,24 @@ func (c Config) validateClients(p *Problems) {
 			p.add("clients[%d] (%s): name is required", i, cl.ID)
 		}
 	}
+}
+
+// TrustedProxyPrefixes parses TrustedProxies; a bare address is a /32 or
+// /128.
+func (c Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR range", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // DevMode reports whether development conveniences are on: mode

@@ -405,7 +405,7 @@ func TestSettings(t *testing.T) {
 		keys = append(keys, s.Key)
 	}
 	wantKeys := []string{
-		"issuer", "mode", "listen", "shutdown_timeout", "master_key", "master_key_previous",
+		"issuer", "mode", "listen", "shutdown_timeout", "trusted_proxies", "master_key", "master_key_previous",
 		"database.url", "database.max_conns", "database.migrate_on_start",
 		"keys.algorithms", "keys.rotation_period", "keys.jwks_max_age", "keys.refresh_interval", "keys.max_token_lifetime",
 		"sessions.idle_timeout", "sessions.max_lifetime", "tokens.refresh_reuse_grace",
@@ -707,4 +707,17 @@ func TestSessionAndTokenSettings(t *testing.T) {
 	_, err = Load("", []string{"USHER_SESSIONS_IDLE_TIMEOUT=2d", "USHER_SESSIONS_MAX_LIFETIME=1d", "USHER_TOKENS_REFRESH_REUSE_GRACE=2m"})
 	wantProblems(t, err, "sessions.max_lifetime (USHER_SESSIONS_MAX_LIFETIME): 1d must be at least sessions.idle_timeout",
 		"tokens.refresh_reuse_grace (USHER_TOKENS_REFRESH_REUSE_GRACE): 2m is not from 0s to 1m")
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load("", []string{"USHER_TRUSTED_PROXIES=10.0.0.0/8,192.168.1.7,fd00::/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.TrustedProxyPrefixes()
+	if err != nil || len(p) != 3 || p[1].String() != "192.168.1.7/32" {
+		t.Fatalf("prefixes = %v, %v", p, err)
+	}
+	_, err = Load("", []string{"USHER_TRUSTED_PROXIES=10.0.0.0/8,lb.internal"})
+	wantProblems(t, err, `trusted_proxies (USHER_TRUSTED_PROXIES): "lb.internal" is not an address or CIDR range`)
 }

@@ -483,8 +483,8 @@ func (p *Provider) guessFailed(ctx context.Context, now time.Time, keys ...strin
 	}
 }
 
-func guessKeys(r *http.Request, sess *storage.Session) []string {
-	keys := []string{"ip:" + clientIP(r)}
+func (p *Provider) guessKeys(r *http.Request, sess *storage.Session) []string {
+	keys := []string{"ip:" + p.clientIP(r)}
 	if sess != nil {
 		keys = append(keys, "session:"+sess.ID)
 	}
@@ -495,7 +495,7 @@ func guessKeys(r *http.Request, sess *storage.Session) []string {
 // pending authorization, or the message and status to show instead.
 func (p *Provider) findDevice(ctx context.Context, r *http.Request, sess *storage.Session, typed string) (*storage.DeviceAuthorization, string, int) {
 	now := p.opts.Now()
-	keys := guessKeys(r, sess)
+	keys := p.guessKeys(r, sess)
 	code := storage.NormalizeUserCode(typed)
 	switch {
 	case p.guessBlocked(ctx, now, keys...):
@@ -619,7 +619,7 @@ func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *h
 	now := p.opts.Now().UTC()
 	token := randomToken("")
 	sess := &storage.Session{TokenHash: hashToken(token), UserID: u.ID, AuthTime: now, AMR: []string{"pwd"},
-		UserAgent: truncate(r.UserAgent(), 512), IPAddress: clientIP(r), CreatedAt: now, LastActiveAt: now, ExpiresAt: now.Add(p.opts.SessionMax)}
+		UserAgent: truncate(r.UserAgent(), 512), IPAddress: p.clientIP(r), CreatedAt: now, LastActiveAt: now, ExpiresAt: now.Add(p.opts.SessionMax)}
 	if err := p.opts.Store.CreateSession(ctx, sess); err != nil {
 		return nil, err
 	}

@@ -8,8 +8,10 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -188,7 +190,7 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := r.PostFormValue("email")
-	ipKey := "login-failures-ip:" + clientIP(r)
+	ipKey := "login-failures-ip:" + p.clientIP(r)
 	if n, err := p.opts.Store.RateLimitCount(ctx, ipKey, loginFailureWindow, p.opts.Now()); err != nil || n >= loginFailuresPerIP {
 		p.render(w, http.StatusTooManyRequests, "login", pageData{Title: "Sign in", Error: "Too many failed sign-ins from your network. Wait a few minutes, then try again.",
 			CSRF: p.csrfToken(w, r), AuthRequestID: id, Email: email})
@@ -306,11 +308,42 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// clientIP is the peer address; forwarded headers are not trusted here.
-func clientIP(r *http.Request) string {
+// clientIP is the address of the browser: the peer, or, when the peer is
+// a trusted proxy, the nearest address in X-Forwarded-For that is not one.
+// Without trusted proxies forwarded headers are ignored, since anyone can
+// send them.
+func (p *Provider) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if !p.trusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if !p.trusted(hop) {
+			return hop
+		}
+		host = hop
 	}
 	return host
+}
+
+func (p *Provider) trusted(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, n := range p.opts.TrustedProxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -64,6 +65,9 @@ type Options struct {
 	SessionIdle       time.Duration // 7 days
 	SessionMax        time.Duration // 30 days
 	ClientCacheTTL    time.Duration // 5s: how stale a replica's view of a client may be
+	// TrustedProxies are the load balancers whose X-Forwarded-For is
+	// believed when limits are counted per address.
+	TrustedProxies []netip.Prefix
 }
 
 func (o *Options) setDefaults() {

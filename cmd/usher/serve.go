@@ -77,6 +77,7 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	if synced != (clients.SyncResult{}) {
 		log.Info("synced clients from the configuration file", "created", synced.Created, "updated", synced.Updated, "deleted", synced.Deleted)
 	}
+	proxies, _ := cfg.TrustedProxyPrefixes() // validated with the configuration
 	op, err := provider.New(ctx, provider.Options{
 		Issuer:  cfg.Issuer,
 		Store:   db,
@@ -88,6 +89,7 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		SessionIdle:       cfg.Sessions.IdleTimeout.Std(),
 		SessionMax:        cfg.Sessions.MaxLifetime.Std(),
 		RefreshReuseGrace: noneIfZero(cfg.Tokens.RefreshReuseGrace.Std()),
+		TrustedProxies:    proxies,
 	})
 	if err != nil {
 		return err

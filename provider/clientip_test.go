@@ -1,0 +1,32 @@
+package provider
+
+import (
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+)
+
+func TestClientIP(t *testing.T) {
+	p := &Provider{opts: Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
+	tests := []struct {
+		name, peer, forwarded, want string
+	}{
+		{"direct", "203.0.113.5:4000", "", "203.0.113.5"},
+		{"untrusted peer's header is ignored", "203.0.113.5:4000", "198.51.100.1", "203.0.113.5"},
+		{"through the balancer", "10.1.2.3:4000", "198.51.100.1", "198.51.100.1"},
+		{"spoofed hop before the real client", "10.1.2.3:4000", "1.2.3.4, 198.51.100.1", "198.51.100.1"},
+		{"several balancers", "10.1.2.3:4000", "198.51.100.1, 10.9.9.9", "198.51.100.1"},
+		{"only balancers", "10.1.2.3:4000", "10.9.9.9", "10.9.9.9"},
+		{"garbage hop", "10.1.2.3:4000", "not-an-ip", "not-an-ip"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.peer
+		if tt.forwarded != "" {
+			r.Header.Set("X-Forwarded-For", tt.forwarded)
+		}
+		if got := p.clientIP(r); got != tt.want {
+			t.Errorf("%s: clientIP = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
