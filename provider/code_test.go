@@ -147,3 +147,31 @@ func TestLateCodeReplayRevokes(t *testing.T) {
 		t.Fatal("the refresh token of a code replayed an hour later still works")
 	}
 }
+
+// A replayed code revokes exactly what its grant produced: the same user's
+// tokens from another sign-in to the same app stay valid.
+func TestCodeReplayRevokesOnlyItsGrant(t *testing.T) {
+	ctx := context.Background()
+	u := startUsher(t, nil)
+	u.newUser(t, "jane@example.com")
+	f := newFlow(t, u, false)
+	other := f.login(t) // another sign-in, same user and app
+	verifier := oauth2.GenerateVerifier()
+	loc := f.b.Authorize(f.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
+	tok, err := f.cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier)); err == nil {
+		t.Fatal("a replayed code was exchanged")
+	}
+	if _, err := f.op.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+		t.Fatal("the replayed grant's access token still works")
+	}
+	if _, err := f.op.UserInfo(ctx, oauth2.StaticTokenSource(other)); err != nil {
+		t.Fatalf("another grant's access token was revoked too: %v", err)
+	}
+	if _, err := f.refresh(other.RefreshToken); err != nil {
+		t.Fatalf("another grant's refresh token was revoked too: %v", err)
+	}
+}

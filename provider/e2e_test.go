@@ -67,6 +67,8 @@ func TestPostgresProvider(t *testing.T) {
 		{"CodeExchangedOnceAndReplayRevokes", TestCodeExchangedOnceAndReplayRevokes},
 		{"ExpiredCode", TestExpiredCode},
 		{"LateCodeReplayRevokes", TestLateCodeReplayRevokes},
+		{"CodeReplayRevokesOnlyItsGrant", TestCodeReplayRevokesOnlyItsGrant},
+		{"SignInFailuresLimitedPerAddress", TestSignInFailuresLimitedPerAddress},
 		{"ResponseModeFormPost", TestResponseModeFormPost},
 		{"MaxAge", TestMaxAge},
 		{"ThirdPartyConsent", TestThirdPartyConsent},

@@ -116,11 +116,9 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 		return &authRequest{r}, nil
 	case errors.Is(err, storage.ErrConflict) && r != nil:
 		n, rerr := s.p.opts.Store.RevokeRefreshTokensByAuthRequest(ctx, r.ID, now)
-		if rerr == nil && r.UserID != "" {
-			_, rerr = s.p.opts.Store.RevokeAccessTokens(ctx, r.UserID, r.ClientID, now)
-		}
+		m, aerr := s.p.opts.Store.RevokeAccessTokensByAuthRequest(ctx, r.ID, now)
 		s.p.opts.Log.Warn("authorization code replayed: revoked the tokens issued from it",
-			"client_id", r.ClientID, "user_id", r.UserID, "refresh_tokens_revoked", n, "err", rerr)
+			"client_id", r.ClientID, "user_id", r.UserID, "refresh_tokens_revoked", n, "access_tokens_revoked", m, "err", errors.Join(rerr, aerr))
 		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code was already used")
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code is invalid or has expired")
@@ -138,17 +136,18 @@ func (s *opStorage) DeleteAuthRequest(context.Context, string) error { return ni
 
 // tokenContext is what an access token records about its grant.
 type tokenContext struct {
-	clientID, userID, sessionID, familyID string
-	scopes, audience                      []string
+	clientID, userID, sessionID, familyID, authRequestID string
+	scopes, audience                                     []string
 }
 
 func (s *opStorage) contextOf(ctx context.Context, req op.TokenRequest) (tokenContext, error) {
 	tc := tokenContext{scopes: req.GetScopes(), audience: req.GetAudience()}
 	switch r := req.(type) {
 	case *authRequest:
-		tc.clientID, tc.userID, tc.sessionID = r.r.ClientID, r.r.UserID, r.r.SessionID
+		tc.clientID, tc.userID, tc.sessionID, tc.authRequestID = r.r.ClientID, r.r.UserID, r.r.SessionID, r.r.ID
 	case *refreshRequest:
 		tc.clientID, tc.userID, tc.sessionID, tc.familyID = r.t.ClientID, r.t.UserID, r.t.SessionID, r.t.FamilyID
+		tc.authRequestID = r.t.AuthRequestID
 	case *clientCredentialsRequest:
 		tc.clientID = r.clientID
 	case *oidc.JWTTokenRequest:
@@ -171,7 +170,7 @@ func (s *opStorage) newAccessToken(ctx context.Context, tx storage.AccessTokens,
 	}
 	now := s.now()
 	at := &storage.AccessToken{
-		ClientID: tc.clientID, UserID: tc.userID, SessionID: tc.sessionID, FamilyID: tc.familyID,
+		ClientID: tc.clientID, UserID: tc.userID, SessionID: tc.sessionID, FamilyID: tc.familyID, AuthRequestID: tc.authRequestID,
 		Scopes: tc.scopes, Audience: tc.audience, CreatedAt: now, ExpiresAt: now.Add(c.c.AccessTokenTTL),
 	}
 	if err := tx.CreateAccessToken(ctx, at); err != nil {

@@ -264,11 +264,14 @@ type AccessToken struct {
 	UserID    string
 	SessionID string
 	FamilyID  string
-	Scopes    []string
-	Audience  []string
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	RevokedAt time.Time
+	// AuthRequestID is the code grant the token came from, directly or
+	// through refreshes, so a replayed code can revoke exactly its tokens.
+	AuthRequestID string
+	Scopes        []string
+	Audience      []string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	RevokedAt     time.Time
 }
 
 // Active reports whether the token may be used at now.
@@ -287,6 +290,8 @@ type AccessTokens interface {
 	// RevokeAccessTokenFamily revokes the tokens issued from a refresh
 	// token family.
 	RevokeAccessTokenFamily(ctx context.Context, familyID string, at time.Time) (int64, error)
+	// RevokeAccessTokensByAuthRequest revokes the tokens a code grant led to.
+	RevokeAccessTokensByAuthRequest(ctx context.Context, authRequestID string, at time.Time) (int64, error)
 }
 
 // Signing key states, in lifecycle order.

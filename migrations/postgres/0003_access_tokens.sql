@@ -7,6 +7,7 @@ CREATE TABLE access_tokens (
     user_id     TEXT NOT NULL DEFAULT '',
     session_id  TEXT NOT NULL DEFAULT '',
     family_id   TEXT NOT NULL DEFAULT '',
+    auth_request_id TEXT NOT NULL DEFAULT '',
     scopes      TEXT NOT NULL DEFAULT '[]',
     audience    TEXT NOT NULL DEFAULT '[]',
     created_at  TIMESTAMPTZ NOT NULL,
@@ -14,5 +15,6 @@ CREATE TABLE access_tokens (
     revoked_at  TIMESTAMPTZ
 );
 CREATE INDEX access_tokens_family_idx ON access_tokens (family_id) WHERE family_id <> '';
+CREATE INDEX access_tokens_auth_request_idx ON access_tokens (auth_request_id) WHERE auth_request_id <> '';
 CREATE INDEX access_tokens_user_idx ON access_tokens (user_id, client_id);
 CREATE INDEX access_tokens_expires_idx ON access_tokens (expires_at);

@@ -18,7 +18,7 @@ func testAccessTokens(t *testing.T, open Open) {
 
 func accessTokenFixture(mods ...func(*storage.AccessToken)) *storage.AccessToken {
 	n := now()
-	t := &storage.AccessToken{ClientID: uniq("client"), UserID: uniq("user"), SessionID: uniq("sess"), FamilyID: uniq("rtf"),
+	t := &storage.AccessToken{ClientID: uniq("client"), UserID: uniq("user"), SessionID: uniq("sess"), FamilyID: uniq("rtf"), AuthRequestID: uniq("authreq"),
 		Scopes: []string{"openid", "email"}, Audience: []string{"api"}, CreatedAt: n, ExpiresAt: n.Add(time.Hour)}
 	for _, m := range mods {
 		m(t)
@@ -38,6 +38,7 @@ func accessTokenRoundTrip(t *testing.T, s storage.Storage) {
 	eq(t, "UserID", got.UserID, at.UserID)
 	eq(t, "SessionID", got.SessionID, at.SessionID)
 	eq(t, "FamilyID", got.FamilyID, at.FamilyID)
+	eq(t, "AuthRequestID", got.AuthRequestID, at.AuthRequestID)
 	sameStrings(t, "Scopes", got.Scopes, at.Scopes)
 	sameStrings(t, "Audience", got.Audience, at.Audience)
 	sameTime(t, "ExpiresAt", got.ExpiresAt, at.ExpiresAt)
@@ -86,6 +87,19 @@ func accessTokenRevokeMany(t *testing.T, s storage.Storage) {
 	if !got.RevokedAt.IsZero() {
 		t.Error("a client-credentials token was revoked with a user's tokens")
 	}
+
+	b1 := accessTokenFixture(func(a *storage.AccessToken) { a.AuthRequestID = "authreq_x" })
+	b2 := accessTokenFixture(func(a *storage.AccessToken) { a.AuthRequestID = "authreq_x" })
+	b3 := accessTokenFixture(func(a *storage.AccessToken) { a.AuthRequestID = "authreq_y" })
+	for _, a := range []*storage.AccessToken{b1, b2, b3} {
+		must(t, s.CreateAccessToken(ctx, a), "CreateAccessToken")
+	}
+	n, err = s.RevokeAccessTokensByAuthRequest(ctx, "authreq_x", now())
+	must(t, err, "RevokeAccessTokensByAuthRequest")
+	eq(t, "tokens revoked for one code grant", n, int64(2))
+	n, err = s.RevokeAccessTokensByAuthRequest(ctx, "", now())
+	must(t, err, "RevokeAccessTokensByAuthRequest of no request")
+	eq(t, "tokens revoked for an empty request id", n, int64(0))
 }
 
 func accessTokenInvalid(t *testing.T, s storage.Storage) {

@@ -8,11 +8,11 @@ import (
 	"github.com/usher-id/usher/storage"
 )
 
-const accessTokenColumns = `id, client_id, user_id, session_id, family_id, scopes, audience, created_at, expires_at, revoked_at`
+const accessTokenColumns = `id, client_id, user_id, session_id, family_id, auth_request_id, scopes, audience, created_at, expires_at, revoked_at`
 
 func scanAccessToken(r Row) (*storage.AccessToken, error) {
 	t := new(storage.AccessToken)
-	err := r.Scan(&t.ID, &t.ClientID, &t.UserID, &t.SessionID, &t.FamilyID, list(&t.Scopes), list(&t.Audience),
+	err := r.Scan(&t.ID, &t.ClientID, &t.UserID, &t.SessionID, &t.FamilyID, &t.AuthRequestID, list(&t.Scopes), list(&t.Audience),
 		tm(&t.CreatedAt), tm(&t.ExpiresAt), tm(&t.RevokedAt))
 	return t, err
 }
@@ -28,8 +28,8 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *storage.AccessToken) e
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
 	}
-	_, err := s.exec(ctx, `INSERT INTO access_tokens (`+accessTokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		t.ID, t.ClientID, t.UserID, t.SessionID, t.FamilyID, listArg(t.Scopes), listArg(t.Audience),
+	_, err := s.exec(ctx, `INSERT INTO access_tokens (`+accessTokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		t.ID, t.ClientID, t.UserID, t.SessionID, t.FamilyID, t.AuthRequestID, listArg(t.Scopes), listArg(t.Audience),
 		s.t(t.CreatedAt), s.t(t.ExpiresAt), s.t(t.RevokedAt))
 	return err
 }
@@ -58,4 +58,12 @@ func (s *Store) RevokeAccessTokenFamily(ctx context.Context, familyID string, at
 		return 0, nil
 	}
 	return s.exec(ctx, `UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`, familyID, s.t(at))
+}
+
+// RevokeAccessTokensByAuthRequest implements storage.AccessTokens.
+func (s *Store) RevokeAccessTokensByAuthRequest(ctx context.Context, authRequestID string, at time.Time) (int64, error) {
+	if authRequestID == "" {
+		return 0, nil
+	}
+	return s.exec(ctx, `UPDATE access_tokens SET revoked_at = $2 WHERE auth_request_id = $1 AND revoked_at IS NULL`, authRequestID, s.t(at))
 }
