@@ -33,6 +33,7 @@ Usage:
                                          register an app (prints client_id and,
                                          once, client_secret)
   usher clients list | get ID | update ID [...] | delete ID | rotate-secret ID
+  usher config [--config FILE]           print the settings in effect (secrets hidden)
   usher version                          print the version
   usher help                             show this text
 
@@ -84,6 +85,8 @@ func dispatch(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		return migrateCommand(ctx, rest, environ, stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, rest, environ, stdout, stderr)
+	case "config":
+		return configCommand(ctx, rest, environ, stdout, stderr)
 	case "users":
 		return usersCommand(ctx, rest, environ, stdout, stderr)
 	case "clients":

@@ -402,3 +402,20 @@ func TestCleanExpired(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestConfigCommandHidesSecrets(t *testing.T) {
+	env := testEnv("USHER_LOG_LEVEL=debug", "USHER_MASTER_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"USHER_DATABASE_URL=postgres://usher:hunter2hunter2@db.example:5432/usher")
+	code, out, errOut := runCmd(t, env, "config")
+	if code != 0 {
+		t.Fatalf("usher config: %d %s", code, errOut)
+	}
+	for _, want := range []string{"level: debug", "master_key: xxxxx", "usher:xxxxx@db.example", "rotation_period: 90d"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("usher config output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "hunter2") || strings.Contains(out, "MDEyMzQ1") {
+		t.Fatalf("usher config printed a secret:\n%s", out)
+	}
+}
