@@ -56,6 +56,19 @@ func (p *Provider) deviceEnabled() bool {
 		cfg.UserCode.CharSet != "" && cfg.UserCode.CharAmount > 0
 }
 
+// deviceClient authenticates the client of a device request and checks
+// that it may use the grant.
+func (p *Provider) deviceClient(r *http.Request) (*client, error) {
+	c, err := p.authenticateClient(r)
+	if err != nil {
+		return nil, err
+	}
+	if !deviceAllowed(c) {
+		return nil, oidc.ErrUnauthorizedClient().WithDescription("this client may not use the device authorization grant")
+	}
+	return c, nil
+}
+
 func deviceAllowed(c *client) bool {
 	return slices.Contains(c.c.GrantTypes, string(oidc.GrantTypeDeviceCode))
 }
@@ -176,13 +189,9 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("the form cannot be read"), nil)
 		return
 	}
-	c, err := p.authenticateClient(r)
+	c, err := p.deviceClient(r)
 	if err != nil {
 		op.RequestError(w, r, err, nil)
-		return
-	}
-	if !deviceAllowed(c) {
-		op.RequestError(w, r, oidc.ErrUnauthorizedClient().WithDescription("this client may not use the device authorization grant"), nil)
 		return
 	}
 	cfg := p.op.DeviceAuthorization()
@@ -243,13 +252,9 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("use POST"), nil)
 		return
 	}
-	c, err := p.authenticateClient(r)
+	c, err := p.deviceClient(r)
 	if err != nil {
 		op.RequestError(w, r, err, nil)
-		return
-	}
-	if !deviceAllowed(c) {
-		op.RequestError(w, r, oidc.ErrUnauthorizedClient().WithDescription("this client may not use the device authorization grant"), nil)
 		return
 	}
 	state, err := p.deviceState(ctx, c.c.ID, r.PostForm.Get("device_code"))
