@@ -21,9 +21,7 @@ func TestCodeExchangedOnceAndReplayRevokes(t *testing.T) {
 	u := startUsher(t, nil)
 	u.newUser(t, "jane@example.com")
 	f := newFlow(t, u, false)
-	verifier := oauth2.GenerateVerifier()
-	loc := f.b.Authorize(f.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
-	code := loc.Query().Get("code")
+	code, verifier := f.code(t)
 	const racers = 8
 	toks := make([]*oauth2.Token, racers)
 	errs := make([]error, racers)
@@ -60,10 +58,9 @@ func TestExpiredCode(t *testing.T) {
 	u := startUsher(t, nil)
 	u.newUser(t, "jane@example.com")
 	f := newFlow(t, u, false)
-	verifier := oauth2.GenerateVerifier()
-	loc := f.b.Authorize(f.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
+	code, verifier := f.code(t)
 	u.Clock.Advance(2 * time.Minute)
-	_, err := f.cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	_, err := f.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err == nil || !strings.Contains(err.Error(), "invalid_grant") {
 		t.Fatalf("exchange of an expired code = %v, want invalid_grant", err)
 	}
@@ -133,14 +130,13 @@ func TestLateCodeReplayRevokes(t *testing.T) {
 	u := startUsher(t, nil)
 	u.newUser(t, "jane@example.com")
 	f := newFlow(t, u, false)
-	verifier := oauth2.GenerateVerifier()
-	loc := f.b.Authorize(f.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
-	tok, err := f.cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	code, verifier := f.code(t)
+	tok, err := f.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.Clock.Advance(time.Hour)
-	if _, err := f.cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier)); err == nil {
+	if _, err := f.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
 		t.Fatal("a replayed code was exchanged")
 	}
 	if _, err := f.refresh(tok.RefreshToken); err == nil {
@@ -156,13 +152,12 @@ func TestCodeReplayRevokesOnlyItsGrant(t *testing.T) {
 	u.newUser(t, "jane@example.com")
 	f := newFlow(t, u, false)
 	other := f.login(t) // another sign-in, same user and app
-	verifier := oauth2.GenerateVerifier()
-	loc := f.b.Authorize(f.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
-	tok, err := f.cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	code, verifier := f.code(t)
+	tok, err := f.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier)); err == nil {
+	if _, err := f.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
 		t.Fatal("a replayed code was exchanged")
 	}
 	if _, err := f.op.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {

@@ -76,20 +76,30 @@ func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		op.AuthRequestError(w, r, &authRequest{req}, oidc.ErrAccessDenied().WithDescription("the user declined"), p.op)
 		return
 	}
-	scopes := req.Scopes
-	if old, err := p.opts.Store.GetConsent(ctx, sess.UserID, req.ClientID); err == nil {
-		for _, s := range old.Scopes {
-			if !slices.Contains(scopes, s) {
-				scopes = append(scopes, s)
-			}
-		}
-	}
-	if err := p.opts.Store.SaveConsent(ctx, &storage.Consent{UserID: sess.UserID, ClientID: req.ClientID, Scopes: scopes}); err != nil {
+	if err := grantConsent(ctx, p.opts.Store, sess.UserID, req.ClientID, req.Scopes); err != nil {
 		p.opts.Log.Error("save consent", "err", err)
 		p.message(w, http.StatusInternalServerError, "Allow access", "Something went wrong on our side. Try again in a moment.")
 		return
 	}
 	p.finish(w, r, req, sess)
+}
+
+// grantConsent remembers that the user allowed the client scopes, on top
+// of what they allowed it before.
+func grantConsent(ctx context.Context, store storage.Consents, userID, clientID string, scopes []string) error {
+	scopes = slices.Clone(scopes)
+	old, err := store.GetConsent(ctx, userID, clientID)
+	switch {
+	case err == nil:
+		for _, s := range old.Scopes {
+			if !slices.Contains(scopes, s) {
+				scopes = append(scopes, s)
+			}
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	return store.SaveConsent(ctx, &storage.Consent{UserID: userID, ClientID: clientID, Scopes: scopes})
 }
 
 // RevokeConsent withdraws a user's consent to a client and ends what the

@@ -655,17 +655,7 @@ func (p *Provider) deviceAnswer(w http.ResponseWriter, r *http.Request, d *stora
 		// Allowing a third-party client is a consent, remembered as on the
 		// consent page: the application is listed with the user's others,
 		// and withdrawing the consent ends the device's tokens.
-		scopes := slices.Clone(d.Scopes)
-		if old, err := tx.GetConsent(ctx, sess.UserID, d.ClientID); err == nil {
-			for _, s := range old.Scopes {
-				if !slices.Contains(scopes, s) {
-					scopes = append(scopes, s)
-				}
-			}
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			return err
-		}
-		return tx.SaveConsent(ctx, &storage.Consent{UserID: sess.UserID, ClientID: d.ClientID, Scopes: scopes})
+		return grantConsent(ctx, tx, sess.UserID, d.ClientID, d.Scopes)
 	})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):

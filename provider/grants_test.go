@@ -44,14 +44,21 @@ func newFlow(t *testing.T, u *testUsher, public bool, mods ...func(*storage.Clie
 		Endpoint: op.Endpoint(), RedirectURL: appRedirect, Scopes: []string{oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess}}}
 }
 
-func (f *flow) login(t *testing.T, opts ...oauth2.AuthCodeOption) *oauth2.Token {
+// code signs Jane in with PKCE and returns the code Usher sent to the app
+// and its verifier.
+func (f *flow) code(t *testing.T, opts ...oauth2.AuthCodeOption) (code, verifier string) {
 	t.Helper()
-	verifier := oauth2.GenerateVerifier()
+	verifier = oauth2.GenerateVerifier()
 	loc := f.b.Authorize(f.cfg.AuthCodeURL("s", append(opts, oauth2.S256ChallengeOption(verifier))...), "jane@example.com", testPassword)
-	code := loc.Query().Get("code")
-	if code == "" {
+	if code = loc.Query().Get("code"); code == "" {
 		t.Fatalf("no code in %s", loc)
 	}
+	return code, verifier
+}
+
+func (f *flow) login(t *testing.T, opts ...oauth2.AuthCodeOption) *oauth2.Token {
+	t.Helper()
+	code, verifier := f.code(t, opts...)
 	tok, err := f.cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatal(err)
@@ -273,9 +280,8 @@ func TestAuthorizeBadInput(t *testing.T) {
 		t.Fatalf("unregistered redirect_uri: status %d, want a 4xx error page", resp.StatusCode)
 	}
 	// PKCE mismatch at the token endpoint.
-	verifier := oauth2.GenerateVerifier()
-	loc = conf.b.Authorize(conf.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
-	if _, err := conf.cfg.Exchange(context.Background(), loc.Query().Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+	code, verifier := conf.code(t)
+	if _, err := conf.cfg.Exchange(context.Background(), code, oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
 		t.Fatalf("PKCE mismatch = %v, want invalid_grant", err)
 	}
 	// A wrong password shows the form again with one generic message.

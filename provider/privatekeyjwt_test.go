@@ -13,7 +13,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"golang.org/x/oauth2"
 
 	"github.com/usher-id/usher/storage"
 )
@@ -61,17 +60,15 @@ func TestPrivateKeyJWTClient(t *testing.T) {
 	// Signed with a key the client did not register: refused.
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	otherSigner, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: other, KeyID: "app-key-1"}}, nil)
-	verifier := oauth2.GenerateVerifier()
-	loc := f.b.Authorize(f.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
+	code, verifier := f.code(t)
 	// zitadel answers a bad assertion signature with invalid_grant.
-	if status, body := exchange(loc.Query().Get("code"), verifier, assertion(otherSigner)); status != 401 && status != 400 ||
+	if status, body := exchange(code, verifier, assertion(otherSigner)); status != 401 && status != 400 ||
 		body["error"] != "invalid_client" && body["error"] != "invalid_grant" {
 		t.Fatalf("assertion signed by an unregistered key: %d %v", status, body)
 	}
 
-	verifier = oauth2.GenerateVerifier()
-	loc = f.b.Authorize(f.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "jane@example.com", testPassword)
-	status, body := exchange(loc.Query().Get("code"), verifier, assertion(signer))
+	code, verifier = f.code(t)
+	status, body := exchange(code, verifier, assertion(signer))
 	if status != 200 || body["access_token"] == nil || body["id_token"] == nil {
 		t.Fatalf("private_key_jwt exchange: %d %v", status, body)
 	}

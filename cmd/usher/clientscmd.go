@@ -222,7 +222,7 @@ func clientsCommand(ctx context.Context, args, environ []string, stdout, stderr 
 		return &usageError{"a --public client authenticates with none, not --auth-method " + f.authMethod}
 	}
 
-	cfg, err := loadConfig(*cfgPath, environ)
+	cfg, err := config.Load(*cfgPath, environ)
 	if err != nil {
 		return err
 	}

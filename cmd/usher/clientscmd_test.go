@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"github.com/usher-id/usher/config"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -50,7 +51,7 @@ func clientsOK(t *testing.T, env []string, v any, args ...string) string {
 // the shared client service, on the same database and instance key.
 func authenticate(t *testing.T, env []string, id, secret string) error {
 	t.Helper()
-	cfg, err := loadConfig("", env)
+	cfg, err := config.Load("", env)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/usher-id/usher/config"
 	"io"
 
 	"go.yaml.in/yaml/v3"
@@ -22,7 +23,7 @@ func configCommand(_ context.Context, args, environ []string, stdout, stderr io.
 	if len(pos) > 0 {
 		return &usageError{"usage: usher config [--config FILE]"}
 	}
-	cfg, err := loadConfig(*cfgPath, environ)
+	cfg, err := config.Load(*cfgPath, environ)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ func keysCommand(ctx context.Context, args, environ []string, stdout, stderr io.
 	if (*alg != "" || *now) && action != "rotate" {
 		return &usageError{"--alg and --immediately go with rotate"}
 	}
-	cfg, err := loadConfig(*cfgPath, environ)
+	cfg, err := config.Load(*cfgPath, environ)
 	if err != nil {
 		return err
 	}

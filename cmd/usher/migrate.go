@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/usher-id/usher/config"
 	"io"
 )
 
@@ -17,7 +18,7 @@ func migrateCommand(ctx context.Context, args, environ []string, stdout, stderr 
 	if len(pos) != 1 || (pos[0] != "up" && pos[0] != "status") {
 		return &usageError{"usage: usher migrate up|status [--config FILE]"}
 	}
-	cfg, err := loadConfig(*cfgPath, environ)
+	cfg, err := config.Load(*cfgPath, environ)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	if len(pos) > 0 {
 		return &usageError{fmt.Sprintf("serve takes no arguments, got %q", pos[0])}
 	}
-	cfg, err := loadConfig(*cfgPath, environ)
+	cfg, err := config.Load(*cfgPath, environ)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/usher-id/usher/config"
 	"io"
 	"os"
 	"strings"
@@ -65,7 +66,7 @@ func usersCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		return err
 	}
 
-	cfg, err := loadConfig(*cfgPath, environ)
+	cfg, err := config.Load(*cfgPath, environ)
 	if err != nil {
 		return err
 	}

@@ -14,11 +14,6 @@ import (
 	"github.com/usher-id/usher/storage/sqlite"
 )
 
-// loadConfig reads the --config flag's file (if any) and the environment.
-func loadConfig(path string, environ []string) (config.Config, error) {
-	return config.Load(path, environ)
-}
-
 func configFlag(fs *flag.FlagSet) *string {
 	return fs.String("config", "", "read settings from this YAML `file`")
 }

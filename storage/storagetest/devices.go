@@ -48,13 +48,7 @@ func createDevice(t testing.TB, s storage.Tx, clientID string, mods ...func(*sto
 		CreatedAt:      n,
 		ExpiresAt:      n.Add(deviceTTL),
 	}
-	for _, m := range mods {
-		m(d)
-	}
-	if err := s.CreateDeviceAuthorization(t.Context(), d); err != nil {
-		t.Fatalf("CreateDeviceAuthorization: %v", err)
-	}
-	return d
+	return create(t, "CreateDeviceAuthorization", d, mods, s.CreateDeviceAuthorization)
 }
 
 func sameDevice(t testing.TB, got, want *storage.DeviceAuthorization) {

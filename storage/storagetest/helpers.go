@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -50,14 +51,7 @@ func userFixture() *storage.User {
 // createUser stores a valid user, changed by mods first.
 func createUser(t testing.TB, s storage.Tx, mods ...func(*storage.User)) *storage.User {
 	t.Helper()
-	u := userFixture()
-	for _, m := range mods {
-		m(u)
-	}
-	if err := s.CreateUser(t.Context(), u); err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
-	return u
+	return create(t, "CreateUser", userFixture(), mods, s.CreateUser)
 }
 
 func clientFixture() *storage.Client {
@@ -81,14 +75,7 @@ func clientFixture() *storage.Client {
 
 func createClient(t testing.TB, s storage.Tx, mods ...func(*storage.Client)) *storage.Client {
 	t.Helper()
-	c := clientFixture()
-	for _, m := range mods {
-		m(c)
-	}
-	if err := s.CreateClient(t.Context(), c); err != nil {
-		t.Fatalf("CreateClient: %v", err)
-	}
-	return c
+	return create(t, "CreateClient", clientFixture(), mods, s.CreateClient)
 }
 
 func sessionFixture(userID string) *storage.Session {
@@ -109,14 +96,7 @@ func sessionFixture(userID string) *storage.Session {
 
 func createSession(t testing.TB, s storage.Tx, userID string, mods ...func(*storage.Session)) *storage.Session {
 	t.Helper()
-	ss := sessionFixture(userID)
-	for _, m := range mods {
-		m(ss)
-	}
-	if err := s.CreateSession(t.Context(), ss); err != nil {
-		t.Fatalf("CreateSession: %v", err)
-	}
-	return ss
+	return create(t, "CreateSession", sessionFixture(userID), mods, s.CreateSession)
 }
 
 func authRequestFixture(clientID string) *storage.AuthRequest {
@@ -136,14 +116,7 @@ func authRequestFixture(clientID string) *storage.AuthRequest {
 
 func createAuthRequest(t testing.TB, s storage.Tx, clientID string, mods ...func(*storage.AuthRequest)) *storage.AuthRequest {
 	t.Helper()
-	r := authRequestFixture(clientID)
-	for _, m := range mods {
-		m(r)
-	}
-	if err := s.CreateAuthRequest(t.Context(), r); err != nil {
-		t.Fatalf("CreateAuthRequest: %v", err)
-	}
-	return r
+	return create(t, "CreateAuthRequest", authRequestFixture(clientID), mods, s.CreateAuthRequest)
 }
 
 func refreshTokenFixture(userID, clientID string) *storage.RefreshToken {
@@ -166,14 +139,7 @@ func refreshTokenFixture(userID, clientID string) *storage.RefreshToken {
 
 func createRefreshToken(t testing.TB, s storage.Tx, userID, clientID string, mods ...func(*storage.RefreshToken)) *storage.RefreshToken {
 	t.Helper()
-	rt := refreshTokenFixture(userID, clientID)
-	for _, m := range mods {
-		m(rt)
-	}
-	if err := s.CreateRefreshToken(t.Context(), rt); err != nil {
-		t.Fatalf("CreateRefreshToken: %v", err)
-	}
-	return rt
+	return create(t, "CreateRefreshToken", refreshTokenFixture(userID, clientID), mods, s.CreateRefreshToken)
 }
 
 func signingKeyFixture() *storage.SigningKey {
@@ -190,14 +156,7 @@ func signingKeyFixture() *storage.SigningKey {
 
 func createSigningKey(t testing.TB, s storage.Tx, mods ...func(*storage.SigningKey)) *storage.SigningKey {
 	t.Helper()
-	k := signingKeyFixture()
-	for _, m := range mods {
-		m(k)
-	}
-	if err := s.CreateSigningKey(t.Context(), k); err != nil {
-		t.Fatalf("CreateSigningKey: %v", err)
-	}
-	return k
+	return create(t, "CreateSigningKey", signingKeyFixture(), mods, s.CreateSigningKey)
 }
 
 // ---- assertions ----
@@ -551,4 +510,17 @@ func oneWinner(t testing.TB, what string, errs []error) int {
 		return -1
 	}
 	return winner
+}
+
+// create applies mods to a fixture and stores it, failing the test if the
+// store refuses it.
+func create[T any](t testing.TB, what string, fixture *T, mods []func(*T), store func(context.Context, *T) error) *T {
+	t.Helper()
+	for _, m := range mods {
+		m(fixture)
+	}
+	if err := store(t.Context(), fixture); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return fixture
 }
