@@ -3,8 +3,10 @@ package provider_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -284,13 +286,27 @@ func TestAuthorizeBadInput(t *testing.T) {
 	if _, err := conf.cfg.Exchange(context.Background(), code, oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
 		t.Fatalf("PKCE mismatch = %v, want invalid_grant", err)
 	}
-	// A wrong password shows the form again with one generic message.
-	fresh := oidctest.NewBrowser(t, u.URL)
-	resp, err := fresh.Client.Get(conf.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
-	if err != nil {
-		t.Fatal(err)
+	// A wrong password and an unknown email show the form again with the
+	// same message, so the form does not reveal which accounts exist.
+	var pages []string
+	for _, email := range []string{"jane@example.com", "nobody@example.com"} {
+		fresh := oidctest.NewBrowser(t, u.URL)
+		resp, err := fresh.Client.Get(conf.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp, page = fresh.SignIn(page, email, "not the password")
+		msg := regexp.MustCompile(`role="alert">([^<]*)<`).FindSubmatch(page)
+		if resp.StatusCode != http.StatusUnauthorized || msg == nil {
+			t.Fatalf("failed sign-in as %s: %d, want 401 and the form with a message", email, resp.StatusCode)
+		}
+		pages = append(pages, string(msg[1]))
 	}
-	resp.Body.Close()
+	if pages[0] != pages[1] {
+		t.Fatalf("a wrong password says %q, an unknown email %q", pages[0], pages[1])
+	}
 }
 
 // A rotated-in secret works at once; the rotated-out one stops working
