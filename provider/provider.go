@@ -164,7 +164,8 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	algs := opts.Keys.Algorithms()
 	options = append(options,
 		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
-		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(algs...)))
+		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(algs...)),
+		op.WithAccessTokenKeySet(newAccessTokenKeys(opts.Keys, opts.Now)))
 	p.op, err = op.NewProvider(cfg, &opStorage{p: p}, op.StaticIssuer(opts.Issuer), options...)
 	if err != nil {
 		return nil, fmt.Errorf("provider: %w", err)
