@@ -47,9 +47,12 @@ func (s *Store) RevokeAccessToken(ctx context.Context, id string, at time.Time) 
 }
 
 // RevokeAccessTokens implements storage.AccessTokens.
+//
+// The `<> ”` terms here let SQLite and PostgreSQL use the partial indexes
+// on these columns: neither planner can prove a bound parameter non-empty.
 func (s *Store) RevokeAccessTokens(ctx context.Context, userID, clientID string, at time.Time) (int64, error) {
 	return s.exec(ctx, `UPDATE access_tokens SET revoked_at = $3
-		WHERE user_id = $1 AND ($2 = '' OR client_id = $2) AND revoked_at IS NULL`, userID, clientID, s.t(at))
+		WHERE user_id = $1 AND user_id <> '' AND ($2 = '' OR client_id = $2) AND revoked_at IS NULL`, userID, clientID, s.t(at))
 }
 
 // RevokeAccessTokenFamily implements storage.AccessTokens.
@@ -57,7 +60,7 @@ func (s *Store) RevokeAccessTokenFamily(ctx context.Context, familyID string, at
 	if familyID == "" {
 		return 0, nil
 	}
-	return s.exec(ctx, `UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`, familyID, s.t(at))
+	return s.exec(ctx, `UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND family_id <> '' AND revoked_at IS NULL`, familyID, s.t(at))
 }
 
 // RevokeAccessTokensByAuthRequest implements storage.AccessTokens.
@@ -65,5 +68,5 @@ func (s *Store) RevokeAccessTokensByAuthRequest(ctx context.Context, authRequest
 	if authRequestID == "" {
 		return 0, nil
 	}
-	return s.exec(ctx, `UPDATE access_tokens SET revoked_at = $2 WHERE auth_request_id = $1 AND revoked_at IS NULL`, authRequestID, s.t(at))
+	return s.exec(ctx, `UPDATE access_tokens SET revoked_at = $2 WHERE auth_request_id = $1 AND auth_request_id <> '' AND revoked_at IS NULL`, authRequestID, s.t(at))
 }
