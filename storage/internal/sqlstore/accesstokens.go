@@ -48,8 +48,8 @@ func (s *Store) RevokeAccessToken(ctx context.Context, id string, at time.Time) 
 
 // RevokeAccessTokens implements storage.AccessTokens.
 //
-// The `<> ”` terms here let SQLite and PostgreSQL use the partial indexes
-// on these columns: neither planner can prove a bound parameter non-empty.
+// The "column is not empty" terms here let SQLite and PostgreSQL use the
+// partial indexes: neither planner can prove a bound parameter non-empty.
 func (s *Store) RevokeAccessTokens(ctx context.Context, userID, clientID string, at time.Time) (int64, error) {
 	return s.exec(ctx, `UPDATE access_tokens SET revoked_at = $3
 		WHERE user_id = $1 AND user_id <> '' AND ($2 = '' OR client_id = $2) AND revoked_at IS NULL`, userID, clientID, s.t(at))
