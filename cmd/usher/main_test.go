@@ -220,8 +220,15 @@ func TestServeSQLite(t *testing.T) {
 	}
 }
 
+// In development mode on PostgreSQL, the generated master key is kept in
+// the working folder.
 func TestServePostgres(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
 	base, stop := startServe(t, testEnv("USHER_DATABASE_URL="+pgtest.URL(t), "USHER_LISTEN=127.0.0.1:0"))
+	if fi, err := os.Stat(filepath.Join(dir, "usher.master.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("development master key in the working folder: %v %v", fi, err)
+	}
 	if code, body := getJSON(t, base+"/readyz"); code != 200 || body["status"] != "ready" {
 		t.Fatalf("/readyz = %d %v", code, body)
 	}
