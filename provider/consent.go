@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -105,13 +106,27 @@ func grantConsent(ctx context.Context, store storage.Consents, userID, clientID 
 // RevokeConsent withdraws a user's consent to a client and ends what the
 // client holds: its refresh and access tokens for that user.
 func (p *Provider) RevokeConsent(ctx context.Context, userID, clientID string) error {
-	if err := p.opts.Store.DeleteConsent(ctx, userID, clientID); err != nil {
+	return RevokeConsent(ctx, p.opts.Store, userID, clientID, p.opts.Now())
+}
+
+// ConsentStore is what RevokeConsent needs.
+type ConsentStore interface {
+	InTx(ctx context.Context, fn func(tx storage.Tx) error) error
+}
+
+// RevokeConsent withdraws a user's consent to a client and, in the same
+// transaction, revokes the client's refresh and access tokens for that
+// user, so the client cannot keep using what the user took back. It
+// returns storage.ErrNotFound when there is no such consent.
+func RevokeConsent(ctx context.Context, store ConsentStore, userID, clientID string, now time.Time) error {
+	return store.InTx(ctx, func(tx storage.Tx) error {
+		if err := tx.DeleteConsent(ctx, userID, clientID); err != nil {
+			return err
+		}
+		if _, err := tx.RevokeRefreshTokens(ctx, userID, clientID, now); err != nil {
+			return err
+		}
+		_, err := tx.RevokeAccessTokens(ctx, userID, clientID, now)
 		return err
-	}
-	now := p.opts.Now()
-	if _, err := p.opts.Store.RevokeRefreshTokens(ctx, userID, clientID, now); err != nil {
-		return err
-	}
-	_, err := p.opts.Store.RevokeAccessTokens(ctx, userID, clientID, now)
-	return err
+	})
 }

@@ -7,19 +7,24 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/usher-id/usher/config"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/usher-id/usher/config"
+	"github.com/usher-id/usher/provider"
+	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/users"
 )
 
 // stdin is where --password-stdin reads; tests replace it.
 var stdin io.Reader = os.Stdin
 
-const usersUsage = `usage: usher users create --email E (--password P | --password-stdin) [--name "First Last"] [--first-name F] [--last-name L] [--username U] [--email-verified] [--config FILE]`
+const usersUsage = `usage: usher users create --email E (--password P | --password-stdin) [--name "First Last"] [--first-name F] [--last-name L] [--username U] [--email-verified]
+       usher users consents USER_ID
+       usher users revoke-consent USER_ID CLIENT_ID
+each with [--config FILE]`
 
 func usersCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("usher users", flag.ContinueOnError)
@@ -36,11 +41,23 @@ func usersCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || pos[0] != "create" {
-		return &usageError{usersUsage}
-	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if len(pos) > 0 && pos[0] != "create" {
+		for name := range set {
+			if name != "config" {
+				return &usageError{fmt.Sprintf("users %s: --%s only goes with users create", pos[0], name)}
+			}
+		}
+	}
+	switch {
+	case len(pos) == 2 && pos[0] == "consents":
+		return listConsents(ctx, *cfgPath, environ, pos[1], stdout)
+	case len(pos) == 3 && pos[0] == "revoke-consent":
+		return revokeConsent(ctx, *cfgPath, environ, pos[1], pos[2], stdout)
+	case len(pos) != 1 || pos[0] != "create":
+		return &usageError{usersUsage}
+	}
 	switch {
 	case !set["email"]:
 		return &usageError{"users create: --email is required"}
@@ -91,6 +108,85 @@ func usersCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	}
 	_, err = fmt.Fprintf(stdout, "%s\n", out)
 	return err
+}
+
+// consentView is a consent as "usher users consents" prints it.
+type consentView struct {
+	ClientID   string    `json:"client_id"`
+	ClientName string    `json:"client_name"`
+	Scopes     []string  `json:"scopes"`
+	GrantedAt  time.Time `json:"granted_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// listConsents prints the third-party clients the user allowed, newest
+// first, as a JSON array.
+func listConsents(ctx context.Context, cfgPath string, environ []string, userID string, stdout io.Writer) error {
+	db, err := openForUser(ctx, cfgPath, environ, userID)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	consents, err := db.ListUserConsents(ctx, userID)
+	if err != nil {
+		return err
+	}
+	views := make([]consentView, 0, len(consents))
+	for _, c := range consents {
+		v := consentView{ClientID: c.ClientID, Scopes: c.Scopes, GrantedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
+		if cl, err := db.GetClient(ctx, c.ClientID); err == nil {
+			v.ClientName = cl.Name
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		views = append(views, v)
+	}
+	out, err := json.MarshalIndent(views, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
+}
+
+// revokeConsent withdraws the user's consent to the client and revokes the
+// client's tokens for that user.
+func revokeConsent(ctx context.Context, cfgPath string, environ []string, userID, clientID string, stdout io.Writer) error {
+	db, err := openForUser(ctx, cfgPath, environ, userID)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	err = provider.RevokeConsent(ctx, db, userID, clientID, time.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("user %s has not consented to client %s", userID, clientID)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "revoked the consent of user %s to client %s, and the client's tokens for that user\n", userID, clientID)
+	return err
+}
+
+// openForUser opens the database and checks that the user exists, so a
+// mistyped ID is reported as such rather than as an empty list.
+func openForUser(ctx context.Context, cfgPath string, environ []string, userID string) (storage.Storage, error) {
+	cfg, err := config.Load(cfgPath, environ)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openStorage(ctx, cfg, cfg.Database.MigrateOnStart)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.GetUser(ctx, userID); err != nil {
+		db.Close()
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("no user %s", userID)
+		}
+		return nil, err
+	}
+	return db, nil
 }
 
 // readPassword reads a password from r: everything up to the end, less one

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/storage/sqlite"
 	"github.com/usher-id/usher/users"
 )
@@ -136,5 +137,118 @@ func TestUsersCreatePasswordStdin(t *testing.T) {
 	svc := users.NewService(db, users.NewHasher(users.DefaultParams(), 1), time.Now)
 	if _, err := svc.Authenticate(t.Context(), "ada@example.com", "analytical engine"); err != nil {
 		t.Fatalf("signing in with the password given on stdin: %v", err)
+	}
+}
+
+// Revoking a consent from the command line removes it and revokes the
+// client's tokens for that user, and only those.
+func TestUsersConsents(t *testing.T) {
+	env := usersEnv(t)
+	code, out, errOut := runCmd(t, env, "users", "create", "--email", "ada@example.com", "--password", "analytical engine")
+	if code != 0 {
+		t.Fatalf("users create: %s", errOut)
+	}
+	userID := createdUser(t, out)["id"].(string)
+	clientIDs := make([]string, 2)
+	for i, name := range []string{"Photo Printer", "Other App"} {
+		code, out, errOut = runCmd(t, env, "clients", "create", "--name", name, "--redirect-uri", "https://app.example.com/cb", "--third-party")
+		if code != 0 {
+			t.Fatalf("clients create: %s", errOut)
+		}
+		var c struct{ ClientID string `json:"client_id"` }
+		if err := json.Unmarshal([]byte(out), &c); err != nil {
+			t.Fatal(err)
+		}
+		clientIDs[i] = c.ClientID
+	}
+
+	// What a sign-in with consent leaves behind, for both clients.
+	ctx := t.Context()
+	dbPath := strings.TrimPrefix(env[len(env)-1], "USHER_DATABASE_URL=")
+	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	refresh := map[string][]byte{}
+	access := map[string]string{}
+	for i, cid := range clientIDs {
+		if err := db.SaveConsent(ctx, &storage.Consent{UserID: userID, ClientID: cid, Scopes: []string{"openid", "email"}}); err != nil {
+			t.Fatal(err)
+		}
+		rt := &storage.RefreshToken{TokenHash: []byte{byte(i), 1, 2, 3}, ClientID: cid, UserID: userID, CreatedAt: now,
+			ExpiresAt: now.Add(time.Hour), FamilyExpires: now.Add(time.Hour)}
+		if err := db.CreateRefreshToken(ctx, rt); err != nil {
+			t.Fatal(err)
+		}
+		at := &storage.AccessToken{ClientID: cid, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := db.CreateAccessToken(ctx, at); err != nil {
+			t.Fatal(err)
+		}
+		refresh[cid], access[cid] = rt.TokenHash, at.ID
+	}
+
+	code, out, errOut = runCmd(t, env, "users", "consents", userID)
+	if code != 0 {
+		t.Fatalf("users consents: exit %d, %s", code, errOut)
+	}
+	var listed []struct {
+		ClientID   string   `json:"client_id"`
+		ClientName string   `json:"client_name"`
+		Scopes     []string `json:"scopes"`
+	}
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 2 {
+		t.Fatalf("users consents printed %s (%v)", out, err)
+	}
+	names := map[string]string{}
+	for _, c := range listed {
+		names[c.ClientID] = c.ClientName
+		if strings.Join(c.Scopes, " ") != "openid email" {
+			t.Errorf("consent scopes %v", c.Scopes)
+		}
+	}
+	if names[clientIDs[0]] != "Photo Printer" || names[clientIDs[1]] != "Other App" {
+		t.Fatalf("consents listed %v", names)
+	}
+
+	code, out, errOut = runCmd(t, env, "users", "revoke-consent", userID, clientIDs[0])
+	if code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("revoke-consent: exit %d, %q %q", code, out, errOut)
+	}
+	for i, cid := range clientIDs {
+		rt, err := db.GetRefreshTokenByHash(ctx, refresh[cid])
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, err := db.GetAccessToken(ctx, access[cid])
+		if err != nil {
+			t.Fatal(err)
+		}
+		revoked := i == 0
+		if rt.RevokedAt.IsZero() == revoked || at.RevokedAt.IsZero() == revoked {
+			t.Errorf("client %d: refresh revoked %v, access revoked %v, want %v", i, rt.RevokedAt, at.RevokedAt, revoked)
+		}
+	}
+	code, out, _ = runCmd(t, env, "users", "consents", userID)
+	if code != 0 || strings.Contains(out, clientIDs[0]) || !strings.Contains(out, clientIDs[1]) {
+		t.Fatalf("consents after revoking: %s", out)
+	}
+
+	bad := []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"users", "revoke-consent", userID, clientIDs[0]}, 1, "usher: user " + userID + " has not consented to client " + clientIDs[0] + "\n"},
+		{[]string{"users", "consents", "user_nobody"}, 1, "usher: no user user_nobody\n"},
+		{[]string{"users", "revoke-consent", userID}, 2, "usage: usher users create"},
+		{[]string{"users", "consents", userID, "--email", "x@example.com"}, 2, "--email only goes with users create"},
+	}
+	for _, b := range bad {
+		code, out, errOut := runCmd(t, env, b.args...)
+		if code != b.code || out != "" || !strings.Contains(errOut, b.err) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d and %q", b.args, code, out, errOut, b.code, b.err)
+		}
 	}
 }
