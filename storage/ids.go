@@ -19,6 +19,7 @@ const (
 	PrefixAccessToken  = "at"
 	PrefixSigningKey   = "key"
 	PrefixEvent        = "evt"
+	PrefixChallenge    = "ech"
 )
 
 // crockford is lower-case Crockford base32: no i, l, o, u to misread.

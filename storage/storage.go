@@ -39,6 +39,7 @@ type Tx interface {
 	AccessTokens
 	DeviceAuthorizations
 	Consents
+	EmailChallenges
 	RateLimits
 	SigningKeys
 	Secrets
@@ -113,4 +114,5 @@ type CleanupCounts struct {
 	AccessTokens         int64
 	DeviceAuthorizations int64
 	RateLimits           int64
+	EmailChallenges      int64
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 		{"AccessTokens", testAccessTokens},
 		{"DeviceAuthorizations", testDeviceAuthorizations},
 		{"Consents", testConsents},
+		{"EmailChallenges", testEmailChallenges},
 		{"RateLimits", testRateLimits},
 		{"SigningKeys", testSigningKeys},
 		{"Secrets", testSecrets},
