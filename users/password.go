@@ -174,7 +174,9 @@ func checkEncoded(encoded string) error {
 }
 
 // ValidatePassword checks a new password against the policy: 8 to 128
-// characters. Its error is a *ValidationError a person can act on.
+// characters, and not one of the passwords most commonly found in data
+// breaches (compared case-insensitively; see breached.go). Its error is a
+// *ValidationError a person can act on.
 func ValidatePassword(pw string) error {
 	if pw == "" {
 		return &ValidationError{Field: "password", Message: "enter a password"}
@@ -186,5 +188,13 @@ func ValidatePassword(pw string) error {
 	if n > MaxPasswordLength {
 		return &ValidationError{Field: "password", Message: fmt.Sprintf("use at most %d characters", MaxPasswordLength)}
 	}
+	if commonlyBreached(pw) {
+		return &ValidationError{Field: "password", Message: msgBreachedPassword}
+	}
 	return nil
 }
+
+// msgBreachedPassword is ValidatePassword's message for a password on the
+// breached list.
+const msgBreachedPassword = "this password is one of the most common passwords found in data breaches; " +
+	"choose another — a few unrelated words make a strong one"

@@ -234,6 +234,7 @@ func TestValidatePassword(t *testing.T) {
 		{"128 four-byte runes", strings.Repeat("🔑", 128), ""},
 		{"129 four-byte runes", strings.Repeat("🔑", 129), "use at most 128 characters"},
 		{"spaces count", "a b c d ", ""},
+		{"commonly breached, any case", "Password123", msgBreachedPassword},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -99,7 +99,7 @@ func TestCreate(t *testing.T) {
 
 func TestCreateUnverifiedWithoutUsername(t *testing.T) {
 	s, _, c := newService(t)
-	u, err := s.Create(t.Context(), users.NewUser{Email: "bob@example.com", Password: "12345678"})
+	u, err := s.Create(t.Context(), users.NewUser{Email: "bob@example.com", Password: "abacus lantern"})
 	if err != nil {
 		t.Fatal(err)
 	}
