@@ -51,6 +51,9 @@ type Config struct {
 	Keys              Keys     `yaml:"keys"`
 	Sessions          Sessions `yaml:"sessions"`
 	Tokens            Tokens   `yaml:"tokens"`
+	Accounts          Accounts `yaml:"accounts"`
+	Branding          Branding `yaml:"branding"`
+	SMTP              SMTP     `yaml:"smtp"`
 	Log               Log      `yaml:"log"`
 	// Clients are OAuth clients declared in the file (they have no
 	// environment variables); start-up creates, updates and removes
@@ -95,6 +98,56 @@ type Tokens struct {
 	// succeed when they come this close together; a later reuse revokes
 	// the token's family.
 	RefreshReuseGrace Duration `yaml:"refresh_reuse_grace"`
+}
+
+// Accounts configures the hosted sign-up and sign-in pages and the rules
+// they enforce.
+type Accounts struct {
+	// SignUp lets anyone create an account on the hosted pages; off, only
+	// the CLI and API create users.
+	SignUp bool `yaml:"sign_up"`
+	// RequireName and RequireUsername make those sign-up fields
+	// mandatory; otherwise they are optional.
+	RequireName     bool `yaml:"require_name"`
+	RequireUsername bool `yaml:"require_username"`
+	// EmailCodeTTL is how long an emailed code or link works.
+	EmailCodeTTL Duration `yaml:"email_code_ttl"`
+	// LockoutAttempts failed attempts (passwords and codes) lock an
+	// account for LockoutDuration; a duration of 0 locks it until
+	// `usher users unlock`.
+	LockoutAttempts int      `yaml:"lockout_attempts"`
+	LockoutDuration Duration `yaml:"lockout_duration"`
+	// Argon2 parameters for new password hashes (OWASP's by default);
+	// existing hashes keep the parameters they were made with.
+	Argon2MemoryKiB   int `yaml:"argon2_memory_kib"`
+	Argon2Iterations  int `yaml:"argon2_iterations"`
+	Argon2Parallelism int `yaml:"argon2_parallelism"`
+}
+
+// Branding is what the hosted pages and emails show of the product.
+type Branding struct {
+	ProductName  string `yaml:"product_name"`
+	LogoURL      string `yaml:"logo_url"`
+	PrimaryColor string `yaml:"primary_color"` // #rrggbb
+	SupportEmail string `yaml:"support_email"`
+	TermsURL     string `yaml:"terms_url"`
+	PrivacyURL   string `yaml:"privacy_url"`
+}
+
+// SMTP is the mail server emails go through. With no host, development
+// mode keeps emails in a mailbox page at /dev/mail; production requires
+// one.
+type SMTP struct {
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// From is the sender, like "Acme <no-reply@acme.example>".
+	From string `yaml:"from"`
+	// TLS is starttls, tls (implicit, usually port 465) or none (loopback
+	// servers only).
+	TLS     string   `yaml:"tls"`
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Keys configures token signing keys.
@@ -154,6 +207,17 @@ func Default() Config {
 			MaxLifetime: Duration(30 * 24 * time.Hour),
 		},
 		Tokens: Tokens{RefreshReuseGrace: Duration(5 * time.Second)},
+		Accounts: Accounts{
+			SignUp:            true,
+			EmailCodeTTL:      Duration(10 * time.Minute),
+			LockoutAttempts:   10,
+			LockoutDuration:   Duration(time.Hour),
+			Argon2MemoryKiB:   19 * 1024,
+			Argon2Iterations:  2,
+			Argon2Parallelism: 1,
+		},
+		Branding: Branding{ProductName: "Usher", PrimaryColor: "#4f46e5"},
+		SMTP:     SMTP{Port: 587, TLS: "starttls", Timeout: Duration(10 * time.Second)},
 		Log: Log{
 			Level:  "info",
 			Format: "text",
@@ -404,6 +468,10 @@ func (c Config) Validate() error {
 		p.add("%s: %d is not from 1 to 1000", label("database.max_conns"), n)
 	}
 
+	c.validateAccounts(&p)
+	c.validateBranding(&p)
+	c.validateSMTP(&p)
+
 	if !slices.Contains(validLevels, c.Log.Level) {
 		p.add("%s: %q is not one of %s", label("log.level"), c.Log.Level, strings.Join(validLevels, ", "))
 	}
@@ -411,6 +479,78 @@ func (c Config) Validate() error {
 		p.add("%s: %q is not one of %s", label("log.format"), c.Log.Format, strings.Join(validFormats, ", "))
 	}
 	return p.err()
+}
+
+func (c Config) validateAccounts(p *Problems) {
+	a := c.Accounts
+	if d := a.EmailCodeTTL.Std(); d < time.Minute || d > 24*time.Hour {
+		p.add("%s: %s is not from 1m to 24h", label("accounts.email_code_ttl"), a.EmailCodeTTL)
+	}
+	if a.LockoutAttempts < 1 || a.LockoutAttempts > 1000 {
+		p.add("%s: %d is not from 1 to 1000", label("accounts.lockout_attempts"), a.LockoutAttempts)
+	}
+	if d := a.LockoutDuration.Std(); d < 0 || d > 365*24*time.Hour {
+		p.add("%s: %s is not from 0s (until unlocked) to 365d", label("accounts.lockout_duration"), a.LockoutDuration)
+	}
+	if a.Argon2MemoryKiB < 8*1024 || a.Argon2MemoryKiB > 1024*1024 {
+		p.add("%s: %d is not from 8192 (8 MiB) to 1048576 (1 GiB)", label("accounts.argon2_memory_kib"), a.Argon2MemoryKiB)
+	}
+	if a.Argon2Iterations < 1 || a.Argon2Iterations > 64 {
+		p.add("%s: %d is not from 1 to 64", label("accounts.argon2_iterations"), a.Argon2Iterations)
+	}
+	if a.Argon2Parallelism < 1 || a.Argon2Parallelism > 64 {
+		p.add("%s: %d is not from 1 to 64", label("accounts.argon2_parallelism"), a.Argon2Parallelism)
+	}
+}
+
+var hexColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+
+func (c Config) validateBranding(p *Problems) {
+	b := c.Branding
+	if n := len(strings.TrimSpace(b.ProductName)); n == 0 || n > 64 {
+		p.add("%s: give a name of 1 to 64 characters", label("branding.product_name"))
+	}
+	if !hexColor.MatchString(b.PrimaryColor) {
+		p.add("%s: %q is not a colour like #4f46e5", label("branding.primary_color"), b.PrimaryColor)
+	}
+	for key, v := range map[string]string{"branding.logo_url": b.LogoURL, "branding.terms_url": b.TermsURL, "branding.privacy_url": b.PrivacyURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			p.add("%s: %q is not an http(s) URL", label(key), v)
+		}
+	}
+	if b.SupportEmail != "" && !strings.Contains(b.SupportEmail, "@") {
+		p.add("%s: %q is not an email address", label("branding.support_email"), b.SupportEmail)
+	}
+}
+
+var validSMTPTLS = []string{"starttls", "tls", "none"}
+
+func (c Config) validateSMTP(p *Problems) {
+	s := c.SMTP
+	if !slices.Contains(validSMTPTLS, s.TLS) {
+		p.add("%s: %q is not one of %s", label("smtp.tls"), s.TLS, strings.Join(validSMTPTLS, ", "))
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		p.add("%s: %d is not from 1 to 65535", label("smtp.port"), s.Port)
+	}
+	if t := s.Timeout.Std(); t < time.Second || t > 5*time.Minute {
+		p.add("%s: %s is not from 1s to 5m", label("smtp.timeout"), s.Timeout)
+	}
+	if s.Host == "" {
+		if c.Mode == "production" {
+			p.add("%s: required in production mode: users could not receive verification and sign-in emails", label("smtp.host"))
+		}
+		return
+	}
+	if s.From == "" {
+		p.add("%s: required when smtp.host is set, like \"Acme <no-reply@acme.example>\"", label("smtp.from"))
+	}
+	if (s.Username == "") != (s.Password == "") {
+		p.add("%s: give both smtp.username and smtp.password, or neither", label("smtp.username"))
+	}
 }
 
 func (c Config) validateMasterKeys(p *Problems, issuerOK bool) {
@@ -631,7 +771,7 @@ func (c Config) SQLitePath() string {
 // xxxxx. An unparsable PostgreSQL URL is replaced whole, since there is no
 // telling where its password is.
 func (c Config) Redacted() Config {
-	for _, k := range []*string{&c.MasterKey, &c.MasterKeyPrevious} {
+	for _, k := range []*string{&c.MasterKey, &c.MasterKeyPrevious, &c.SMTP.Password} {
 		if *k != "" {
 			*k = "xxxxx"
 		}

@@ -311,6 +311,26 @@ func TestValidateOther(t *testing.T) {
 		{"db file uri", func(c *Config) { c.Database.URL = "file:usher.db?mode=rwc" }, ""},
 		{"level", func(c *Config) { c.Log.Level = "INFO" }, `log.level (USHER_LOG_LEVEL): "INFO" is not one of`},
 		{"format", func(c *Config) { c.Log.Format = "" }, `log.format (USHER_LOG_FORMAT): "" is not one of text, json`},
+		{"code ttl short", func(c *Config) { c.Accounts.EmailCodeTTL = Duration(time.Second) }, "accounts.email_code_ttl (USHER_ACCOUNTS_EMAIL_CODE_TTL): 1s is not from 1m to 24h"},
+		{"lockout attempts 0", func(c *Config) { c.Accounts.LockoutAttempts = 0 }, "accounts.lockout_attempts (USHER_ACCOUNTS_LOCKOUT_ATTEMPTS): 0 is not from 1 to 1000"},
+		{"lockout until unlocked", func(c *Config) { c.Accounts.LockoutDuration = 0 }, ""},
+		{"lockout negative", func(c *Config) { c.Accounts.LockoutDuration = Duration(-time.Second) }, "accounts.lockout_duration"},
+		{"argon2 memory small", func(c *Config) { c.Accounts.Argon2MemoryKiB = 1024 }, "accounts.argon2_memory_kib (USHER_ACCOUNTS_ARGON2_MEMORY_KIB): 1024 is not from 8192"},
+		{"argon2 iterations", func(c *Config) { c.Accounts.Argon2Iterations = 0 }, "accounts.argon2_iterations"},
+		{"argon2 parallelism", func(c *Config) { c.Accounts.Argon2Parallelism = 65 }, "accounts.argon2_parallelism"},
+		{"product name empty", func(c *Config) { c.Branding.ProductName = " " }, "branding.product_name (USHER_BRANDING_PRODUCT_NAME): give a name of 1 to 64 characters"},
+		{"colour", func(c *Config) { c.Branding.PrimaryColor = "blue" }, `branding.primary_color (USHER_BRANDING_PRIMARY_COLOR): "blue" is not a colour like #4f46e5`},
+		{"logo not http", func(c *Config) { c.Branding.LogoURL = "javascript:alert(1)" }, `branding.logo_url (USHER_BRANDING_LOGO_URL): "javascript:alert(1)" is not an http(s) URL`},
+		{"terms https", func(c *Config) { c.Branding.TermsURL = "https://acme.example/terms" }, ""},
+		{"support email", func(c *Config) { c.Branding.SupportEmail = "help" }, "branding.support_email"},
+		{"smtp tls", func(c *Config) { c.SMTP.TLS = "ssl" }, `smtp.tls (USHER_SMTP_TLS): "ssl" is not one of starttls, tls, none`},
+		{"smtp port", func(c *Config) { c.SMTP.Port = 0 }, "smtp.port (USHER_SMTP_PORT): 0 is not from 1 to 65535"},
+		{"smtp without from", func(c *Config) { c.SMTP.Host = "smtp.example.com" }, "smtp.from (USHER_SMTP_FROM): required when smtp.host is set"},
+		{"smtp half credentials", func(c *Config) { c.SMTP.Host, c.SMTP.From, c.SMTP.Username = "smtp.example.com", "a@example.com", "me" }, "give both smtp.username and smtp.password"},
+		{"smtp complete", func(c *Config) {
+			c.SMTP.Host, c.SMTP.From, c.SMTP.Username, c.SMTP.Password = "smtp.example.com", "Acme <a@example.com>", "me", "s3cret"
+		}, ""},
+		{"smtp required in production", func(c *Config) { c.Mode, c.MasterKey = "production", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }, "smtp.host (USHER_SMTP_HOST): required in production mode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -409,6 +429,12 @@ func TestSettings(t *testing.T) {
 		"database.url", "database.max_conns", "database.migrate_on_start",
 		"keys.algorithms", "keys.rotation_period", "keys.jwks_max_age", "keys.refresh_interval", "keys.max_token_lifetime",
 		"sessions.idle_timeout", "sessions.max_lifetime", "tokens.refresh_reuse_grace",
+		"accounts.sign_up", "accounts.require_name", "accounts.require_username", "accounts.email_code_ttl",
+		"accounts.lockout_attempts", "accounts.lockout_duration",
+		"accounts.argon2_memory_kib", "accounts.argon2_iterations", "accounts.argon2_parallelism",
+		"branding.product_name", "branding.logo_url", "branding.primary_color", "branding.support_email",
+		"branding.terms_url", "branding.privacy_url",
+		"smtp.host", "smtp.port", "smtp.username", "smtp.password", "smtp.from", "smtp.tls", "smtp.timeout",
 		"log.level", "log.format",
 	}
 	if !reflect.DeepEqual(keys, wantKeys) {
@@ -617,10 +643,10 @@ func TestKeysSettings(t *testing.T) {
 
 func TestRedactedHidesMasterKeys(t *testing.T) {
 	c := Default()
-	c.MasterKey, c.MasterKeyPrevious = "secret-one", "secret-two"
+	c.MasterKey, c.MasterKeyPrevious, c.SMTP.Password = "secret-one", "secret-two", "secret-three"
 	r := c.Redacted()
-	if r.MasterKey != "xxxxx" || r.MasterKeyPrevious != "xxxxx" || c.MasterKey != "secret-one" {
-		t.Fatalf("Redacted = %q %q, original %q", r.MasterKey, r.MasterKeyPrevious, c.MasterKey)
+	if r.MasterKey != "xxxxx" || r.MasterKeyPrevious != "xxxxx" || r.SMTP.Password != "xxxxx" || c.MasterKey != "secret-one" {
+		t.Fatalf("Redacted = %q %q %q, original %q", r.MasterKey, r.MasterKeyPrevious, r.SMTP.Password, c.MasterKey)
 	}
 }
 

@@ -24,6 +24,7 @@ var stdin io.Reader = os.Stdin
 const usersUsage = `usage: usher users create --email E (--password P | --password-stdin) [--name "First Last"] [--first-name F] [--last-name L] [--username U] [--email-verified]
        usher users consents USER_ID
        usher users revoke-consent USER_ID CLIENT_ID
+       usher users unlock USER_ID
 each with [--config FILE]`
 
 func usersCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
@@ -55,6 +56,8 @@ func usersCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		return listConsents(ctx, *cfgPath, environ, pos[1], stdout)
 	case len(pos) == 3 && pos[0] == "revoke-consent":
 		return revokeConsent(ctx, *cfgPath, environ, pos[1], pos[2], stdout)
+	case len(pos) == 2 && pos[0] == "unlock":
+		return unlockUser(ctx, *cfgPath, environ, pos[1], stdout)
 	case len(pos) != 1 || pos[0] != "create":
 		return &usageError{usersUsage}
 	}
@@ -165,6 +168,40 @@ func revokeConsent(ctx context.Context, cfgPath string, environ []string, userID
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "revoked the consent of user %s to client %s, and the client's tokens for that user\n", userID, clientID)
+	return err
+}
+
+// unlockUser lifts the user's lockout, if any, and clears the count of
+// failed attempts.
+func unlockUser(ctx context.Context, cfgPath string, environ []string, userID string, stdout io.Writer) error {
+	cfg, err := config.Load(cfgPath, environ)
+	if err != nil {
+		return err
+	}
+	db, err := openStorage(ctx, cfg, cfg.Database.MigrateOnStart)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc := users.NewService(db, users.NewHasher(users.DefaultParams(), 1), time.Now)
+	until, locked, err := svc.CheckLocked(ctx, userID)
+	if err == nil {
+		err = svc.Unlock(ctx, userID)
+	}
+	if errors.Is(err, users.ErrNotFound) {
+		return fmt.Errorf("no user %s", userID)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case !locked:
+		_, err = fmt.Fprintf(stdout, "user %s was not locked; cleared its count of failed attempts\n", userID)
+	case !until.Before(users.LockedIndefinitely):
+		_, err = fmt.Fprintf(stdout, "unlocked user %s (locked until an operator unlocked it)\n", userID)
+	default:
+		_, err = fmt.Fprintf(stdout, "unlocked user %s (locked until %s)\n", userID, until.UTC().Format(time.RFC3339))
+	}
 	return err
 }
 

@@ -70,6 +70,7 @@ func TestUsersCreateRejectsBadInput(t *testing.T) {
 		{"short password", []string{"--email", "ada@example.com", "--password", "1234567"}, "usher: password: use at least 8 characters\n"},
 		{"bad email", []string{"--email", "Ada <ada@example.com>", "--password", "analytical engine"}, "usher: email: enter an address like name@example.com\n"},
 		{"bad username", []string{"--email", "ada@example.com", "--password", "analytical engine", "--username", "a b"}, "usher: username: "},
+		{"common password", []string{"--email", "ada@example.com", "--password", "Password123"}, "usher: password: this password is one of the most common passwords found in data breaches"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,7 +156,9 @@ func TestUsersConsents(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("clients create: %s", errOut)
 		}
-		var c struct{ ClientID string `json:"client_id"` }
+		var c struct {
+			ClientID string `json:"client_id"`
+		}
 		if err := json.Unmarshal([]byte(out), &c); err != nil {
 			t.Fatal(err)
 		}
@@ -244,6 +247,78 @@ func TestUsersConsents(t *testing.T) {
 		{[]string{"users", "consents", "user_nobody"}, 1, "usher: no user user_nobody\n"},
 		{[]string{"users", "revoke-consent", userID}, 2, "usage: usher users create"},
 		{[]string{"users", "consents", userID, "--email", "x@example.com"}, 2, "--email only goes with users create"},
+	}
+	for _, b := range bad {
+		code, out, errOut := runCmd(t, env, b.args...)
+		if code != b.code || out != "" || !strings.Contains(errOut, b.err) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d and %q", b.args, code, out, errOut, b.code, b.err)
+		}
+	}
+}
+
+// An account locked by failed attempts is unlocked from the command line,
+// and its count of failed attempts starts again.
+func TestUsersUnlock(t *testing.T) {
+	env := usersEnv(t)
+	code, out, errOut := runCmd(t, env, "users", "create", "--email", "ada@example.com", "--password", "analytical engine")
+	if code != 0 {
+		t.Fatalf("users create: %s", errOut)
+	}
+	userID := createdUser(t, out)["id"].(string)
+
+	ctx := t.Context()
+	dbPath := strings.TrimPrefix(env[len(env)-1], "USHER_DATABASE_URL=")
+	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	svc := users.NewService(db, users.NewHasher(users.DefaultParams(), 1), time.Now)
+	svc.Lockout = users.Lockout{MaxAttempts: 3} // until an operator unlocks
+	for range 3 {
+		if _, err := svc.RecordFailedAttempt(ctx, userID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, locked, err := svc.CheckLocked(ctx, userID); err != nil || !locked {
+		t.Fatalf("before unlock: locked %v, %v", locked, err)
+	}
+
+	code, out, errOut = runCmd(t, env, "users", "unlock", userID)
+	if want := "unlocked user " + userID + " (locked until an operator unlocked it)\n"; code != 0 || out != want {
+		t.Fatalf("users unlock: exit %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+	if _, locked, err := svc.CheckLocked(ctx, userID); err != nil || locked {
+		t.Fatalf("after unlock: locked %v, %v", locked, err)
+	}
+	if u, err := db.GetUser(ctx, userID); err != nil || u.FailedAttempts != 0 || !u.LockedUntil.IsZero() {
+		t.Fatalf("after unlock: %+v, %v", u, err)
+	}
+
+	// A lock with an end says when it would have ended.
+	svc.Lockout = users.Lockout{MaxAttempts: 1, Duration: time.Hour}
+	until, err := svc.RecordFailedAttempt(ctx, userID)
+	if err != nil || until.IsZero() {
+		t.Fatalf("RecordFailedAttempt = %v, %v", until, err)
+	}
+	code, out, _ = runCmd(t, env, "users", "unlock", userID)
+	if want := "unlocked user " + userID + " (locked until " + until.UTC().Format(time.RFC3339) + ")\n"; code != 0 || out != want {
+		t.Fatalf("users unlock of a timed lock: exit %d, stdout %q; want %q", code, out, want)
+	}
+	code, out, _ = runCmd(t, env, "users", "unlock", userID)
+	if code != 0 || !strings.Contains(out, "was not locked") {
+		t.Fatalf("users unlock of an unlocked user: exit %d, stdout %q", code, out)
+	}
+
+	bad := []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"users", "unlock", "user_nobody"}, 1, "usher: no user user_nobody\n"},
+		{[]string{"users", "unlock"}, 2, "usher users unlock USER_ID"},
+		{[]string{"users", "unlock", userID, "extra"}, 2, "usage: usher users create"},
+		{[]string{"users", "unlock", userID, "--email", "x@example.com"}, 2, "--email only goes with users create"},
 	}
 	for _, b := range bad {
 		code, out, errOut := runCmd(t, env, b.args...)
