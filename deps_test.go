@@ -25,6 +25,8 @@ var allowed = map[string][]string{
 	"users":                     {"storage"},
 	"clients":                   {"storage"},
 	"provider":                  {"storage", "keys"},
+	"mail":                      nil,
+	"web":                       {"storage", "users", "provider", "mail"},
 	"internal/httpx":            nil,
 	"internal/health":           {"storage", "internal/httpx"},
 }

@@ -617,19 +617,8 @@ func (p *Provider) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 // startSession starts a browser session for u after a password sign-in.
 // Every sign-in gets a new token, so a cookie planted before it is
 // worthless, and the browser's previous session ends.
-func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u *storage.User) (*storage.Session, error) {
-	if old := p.currentSession(ctx, r); old != nil {
-		_ = p.opts.Store.RevokeSession(ctx, old.ID, p.opts.Now())
-	}
-	now := p.opts.Now().UTC()
-	token := randomToken("")
-	sess := &storage.Session{TokenHash: hashToken(token), UserID: u.ID, AuthTime: now, AMR: []string{"pwd"},
-		UserAgent: truncate(r.UserAgent(), 512), IPAddress: p.clientIP(r), CreatedAt: now, LastActiveAt: now, ExpiresAt: now.Add(p.opts.SessionMax)}
-	if err := p.opts.Store.CreateSession(ctx, sess); err != nil {
-		return nil, err
-	}
-	p.setCookie(w, sessionCookie, token, p.opts.SessionMax)
-	return sess, nil
+func (p *Provider) startSession(_ context.Context, w http.ResponseWriter, r *http.Request, u *storage.User) (*storage.Session, error) {
+	return p.SignIn(w, r, u, []string{"pwd"})
 }
 
 // deviceAnswer records the user's answer; the device learns it at its

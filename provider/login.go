@@ -167,6 +167,10 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 		op.AuthRequestError(w, r, &authRequest{req}, oidc.ErrLoginRequired(), p.op)
 		return
 	}
+	if p.opts.SignInPage != "" {
+		http.Redirect(w, r, p.signInPageURL(id), http.StatusFound)
+		return
+	}
 	p.render(w, http.StatusOK, "login", pageData{Title: "Sign in", CSRF: p.csrfToken(w, r), AuthRequestID: id, Email: req.LoginHint})
 }
 

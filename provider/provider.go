@@ -65,6 +65,11 @@ type Options struct {
 	SessionIdle       time.Duration // 7 days
 	SessionMax        time.Duration // 30 days
 	ClientCacheTTL    time.Duration // 5s: how stale a replica's view of a client may be
+	// SignInPage is the path of the hosted sign-in page (package web),
+	// where /login sends a browser that must sign in, with the
+	// authorization request in its ar parameter. Empty: /login shows a
+	// plain email and password form of its own.
+	SignInPage string
 	// TrustedProxies are the load balancers whose X-Forwarded-For is
 	// believed when limits are counted per address.
 	TrustedProxies []netip.Prefix

@@ -40,7 +40,7 @@ func testNewUserFlow(t *testing.T, databaseURL string) {
 	_, stop := startServe(t, env)
 	defer stop()
 
-	code, out, errOut := runCmd(t, env, "users", "create", "--email", "ada@example.com", "--password", "analytical engine", "--name", "Ada Lovelace")
+	code, out, errOut := runCmd(t, env, "users", "create", "--email", "ada@example.com", "--password", "analytical engine", "--name", "Ada Lovelace", "--email-verified")
 	if code != 0 {
 		t.Fatalf("users create: %s", errOut)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/usher-id/usher/keys"
 	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/storage"
-	"github.com/usher-id/usher/users"
+	"github.com/usher-id/usher/web"
 )
 
 func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
@@ -78,13 +78,15 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		log.Info("synced clients from the configuration file", "created", synced.Created, "updated", synced.Updated, "deleted", synced.Deleted)
 	}
 	proxies, _ := cfg.TrustedProxyPrefixes() // validated with the configuration
+	us := userService(cfg, db)
 	op, err := provider.New(ctx, provider.Options{
-		Issuer:  cfg.Issuer,
-		Store:   db,
-		Keys:    km,
-		Clients: cs,
-		Users:   users.NewService(db, users.NewHasher(users.DefaultParams(), 0), time.Now),
-		Log:     log,
+		Issuer:     cfg.Issuer,
+		Store:      db,
+		Keys:       km,
+		Clients:    cs,
+		Users:      us,
+		Log:        log,
+		SignInPage: web.PathSignIn,
 
 		SessionIdle:       cfg.Sessions.IdleTimeout.Std(),
 		SessionMax:        cfg.Sessions.MaxLifetime.Std(),
@@ -95,8 +97,13 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		return err
 	}
 
+	pages, err := accountPages(ctx, cfg, db, km, us, op, log)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	health.Routes(mux, db, log)
+	pages.Routes(mux)
 	mux.Handle("/", op)
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -40,6 +40,7 @@ func NewBrowser(t testing.TB, issuer string) *Browser {
 var (
 	csrfField    = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 	authReqField = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
+	arField      = regexp.MustCompile(`name="ar" value="([^"]+)"`)
 )
 
 // Authorize opens authURL and, when Usher shows the sign-in form, signs
@@ -70,6 +71,9 @@ func (b *Browser) Authorize(authURL, email, password string) *url.URL {
 func (b *Browser) SignIn(page []byte, email, password string) (*http.Response, []byte) {
 	b.t.Helper()
 	csrf := csrfField.FindSubmatch(page)
+	if ar := arField.FindSubmatch(page); csrf != nil && ar != nil {
+		return b.signInHosted(string(csrf[1]), string(ar[1]), email, password)
+	}
 	id := authReqField.FindSubmatch(page)
 	if csrf == nil || id == nil {
 		b.t.Fatalf("no sign-in form in %s", page)
@@ -100,4 +104,28 @@ func (b *Browser) Decide(page []byte, decision string) *http.Response {
 	}
 	resp.Body.Close()
 	return resp
+}
+
+// signInHosted signs in on the hosted pages: the email first, then the
+// password.
+func (b *Browser) signInHosted(csrf, ar, email, password string) (*http.Response, []byte) {
+	b.t.Helper()
+	for _, step := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/sign-in", url.Values{"csrf": {csrf}, "ar": {ar}, "email": {email}}},
+		{"/sign-in/password", url.Values{"csrf": {csrf}, "ar": {ar}, "email": {email}, "password": {password}}},
+	} {
+		resp, err := b.Client.PostForm(b.issuer+step.path, step.form)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if step.path != "/sign-in" || resp.StatusCode != http.StatusOK {
+			return resp, body
+		}
+	}
+	panic("unreachable")
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -16,10 +17,12 @@ import (
 
 	"github.com/usher-id/usher/clients"
 	"github.com/usher-id/usher/keys"
+	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/storage/sqlite"
 	"github.com/usher-id/usher/users"
+	"github.com/usher-id/usher/web"
 )
 
 // Options choose what differs between runs; the zero value is a fresh
@@ -28,6 +31,11 @@ type Options struct {
 	Store  storage.Storage // nil for a new SQLite database
 	Issuer string          // "" for the test server's URL
 	Keys   keys.Options
+	// Mail, when set, mounts the hosted account pages, which send their
+	// emails through it, and makes them the provider's sign-in page.
+	Mail mail.Sender
+	// Pages adjusts the pages' options before they start.
+	Pages func(*web.Options)
 }
 
 // Usher is a running instance.
@@ -38,6 +46,7 @@ type Usher struct {
 	Store    storage.Storage
 	Clients  *clients.Service
 	Users    *users.Service
+	Pages    *web.Handler // nil unless Options.Mail was set
 }
 
 // FastHashes are argon2id settings cheap enough for tests.
@@ -81,12 +90,36 @@ func Start(tb testing.TB, opts Options) *Usher {
 	if issuer == "" {
 		issuer = srv.URL
 	}
-	u.Provider, err = provider.New(ctx, provider.Options{Issuer: issuer, Store: store, Keys: km, Clients: u.Clients, Users: u.Users,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: u.Clock.Now})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	po := provider.Options{Issuer: issuer, Store: store, Keys: km, Clients: u.Clients, Users: u.Users, Log: log, Now: u.Clock.Now}
+	if opts.Mail != nil {
+		po.SignInPage = web.PathSignIn
+	}
+	u.Provider, err = provider.New(ctx, po)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv.Config.Handler = u.Provider
+	if opts.Mail == nil {
+		srv.Config.Handler = u.Provider
+		return u
+	}
+	codeKey, err := km.Secret(ctx, "web.code_hmac_key", 32)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	wo := web.Options{Issuer: issuer, Store: store, Users: u.Users, Provider: u.Provider, Mail: opts.Mail, CodeKey: codeKey,
+		Brand: web.Brand{ProductName: "Usher", PrimaryColor: "#4f46e5"}, SignUp: true, Now: u.Clock.Now, Log: log}
+	if opts.Pages != nil {
+		opts.Pages(&wo)
+	}
+	u.Pages, err = web.New(wo)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	u.Pages.Routes(mux)
+	mux.Handle("/", u.Provider)
+	srv.Config.Handler = mux
 	return u
 }
 

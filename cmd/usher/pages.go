@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/usher-id/usher/config"
+	"github.com/usher-id/usher/keys"
+	"github.com/usher-id/usher/mail"
+	"github.com/usher-id/usher/provider"
+	"github.com/usher-id/usher/storage"
+	"github.com/usher-id/usher/users"
+	"github.com/usher-id/usher/web"
+)
+
+// codeKeyName names the instance secret that keys the hashes of emailed
+// codes, shared by every replica.
+const codeKeyName = "web.code_hmac_key"
+
+// userService is the accounts service with the configured password cost
+// and lockout.
+func userService(cfg config.Config, db storage.Storage) *users.Service {
+	p := users.DefaultParams()
+	a := cfg.Accounts
+	p.Memory, p.Iterations, p.Parallelism = uint32(a.Argon2MemoryKiB), uint32(a.Argon2Iterations), uint8(a.Argon2Parallelism)
+	s := users.NewService(db, users.NewHasher(p, 0), time.Now)
+	s.Lockout = users.Lockout{MaxAttempts: a.LockoutAttempts, Duration: a.LockoutDuration.Std()}
+	return s
+}
+
+// accountPages builds the hosted pages. Email goes through the configured
+// SMTP server; without one (development only: production requires it),
+// into the /dev/mail mailbox.
+func accountPages(ctx context.Context, cfg config.Config, db storage.Storage, km *keys.Manager, us *users.Service, op *provider.Provider, log *slog.Logger) (*web.Handler, error) {
+	codeKey, err := km.Secret(ctx, codeKeyName, 32)
+	if err != nil {
+		return nil, err
+	}
+	opts := web.Options{
+		Issuer: cfg.Issuer, Store: db, Users: us, Provider: op, CodeKey: codeKey, Log: log,
+		Brand: web.Brand{ProductName: cfg.Branding.ProductName, LogoURL: cfg.Branding.LogoURL, PrimaryColor: cfg.Branding.PrimaryColor,
+			SupportEmail: cfg.Branding.SupportEmail, TermsURL: cfg.Branding.TermsURL, PrivacyURL: cfg.Branding.PrivacyURL},
+		SignUp: cfg.Accounts.SignUp, RequireName: cfg.Accounts.RequireName, RequireUsername: cfg.Accounts.RequireUsername,
+		CodeTTL: cfg.Accounts.EmailCodeTTL.Std(),
+	}
+	switch {
+	case cfg.SMTP.Host != "":
+		s := cfg.SMTP
+		opts.Mail, err = mail.NewSMTP(mail.SMTPConfig{Host: s.Host, Port: s.Port, Username: s.Username, Password: s.Password,
+			From: s.From, TLS: s.TLS, Timeout: s.Timeout.Std()}, log)
+		if err != nil {
+			return nil, err
+		}
+	case cfg.DevMode():
+		box := mail.NewMailbox(log)
+		opts.Mail, opts.Mailbox = box, box
+	default:
+		return nil, errors.New("smtp.host (USHER_SMTP_HOST): set a mail server; users could not receive verification and sign-in emails")
+	}
+	return web.New(opts)
+}

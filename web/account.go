@@ -1,0 +1,334 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/usher-id/usher/provider"
+	"github.com/usher-id/usher/storage"
+	"github.com/usher-id/usher/users"
+)
+
+// signedInUser returns the session's user, or sends the browser to sign
+// in and returns nil.
+func (h *Handler) signedInUser(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, error) {
+	s := h.opts.Provider.Session(r)
+	if s == nil {
+		http.Redirect(w, r, PathSignIn, http.StatusSeeOther)
+		return nil, nil, nil
+	}
+	u, err := h.opts.Store.GetUser(r.Context(), s.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		http.Redirect(w, r, PathSignIn, http.StatusSeeOther)
+		return nil, nil, nil
+	}
+	return s, u, err
+}
+
+// accountView fills the profile page for the signed-in user.
+func (h *Handler) accountView(r *http.Request, s *storage.Session, u *storage.User) (*view, error) {
+	ctx := r.Context()
+	v := &view{Title: t("account.title"), User: u}
+	sessions, err := h.opts.Store.ListUserSessions(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := h.opts.Now()
+	for _, x := range sessions {
+		if !x.Active(now) {
+			continue
+		}
+		v.Sessions = append(v.Sessions, sessionView{ID: x.ID, Device: describeDevice(x.UserAgent), IPAddress: x.IPAddress,
+			LastActive: x.LastActiveAt, Created: x.CreatedAt, Current: x.ID == s.ID})
+	}
+	consents, err := h.opts.Store.ListUserConsents(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range consents {
+		cv := consentView{ClientID: c.ClientID, ClientName: c.ClientID, Scopes: c.Scopes}
+		if cl, err := h.opts.Store.GetClient(ctx, c.ClientID); err == nil {
+			cv.ClientName = cl.Name
+		}
+		v.Consents = append(v.Consents, cv)
+	}
+	return v, nil
+}
+
+func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) error {
+	s, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	v, err := h.accountView(r, s, u)
+	if err != nil {
+		return err
+	}
+	// Notices come by key only, so a crafted link cannot put words on the page.
+	if key := r.URL.Query().Get("notice"); key != "" {
+		if _, ok := en[key]; ok {
+			v.Notice = t(key)
+			if key == "link.app_other" {
+				v.Notice = tf(key, r.URL.Query().Get("app"))
+			}
+		}
+	}
+	h.render(w, r, http.StatusOK, "account", v)
+	return nil
+}
+
+// accountAgain shows the profile page again with an error.
+func (h *Handler) accountAgain(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, status int, msg string) error {
+	v, err := h.accountView(r, s, u)
+	if err != nil {
+		return err
+	}
+	v.Error = msg
+	h.render(w, r, status, "account", v)
+	return nil
+}
+
+func done(w http.ResponseWriter, r *http.Request, notice string) error {
+	http.Redirect(w, r, PathAccount+"?"+url.Values{"notice": {notice}}.Encode(), http.StatusSeeOther)
+	return nil
+}
+
+func (h *Handler) profileSubmit(w http.ResponseWriter, r *http.Request) error {
+	s, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	err = h.opts.Users.UpdateProfile(r.Context(), u.ID, users.Profile{FirstName: strings.TrimSpace(r.PostFormValue("first_name")),
+		LastName: strings.TrimSpace(r.PostFormValue("last_name")), Username: strings.TrimSpace(r.PostFormValue("username")),
+		ImageURL: strings.TrimSpace(r.PostFormValue("image_url"))})
+	var invalid *users.ValidationError
+	switch {
+	case errors.Is(err, users.ErrUsernameTaken):
+		return h.accountAgain(w, r, s, u, http.StatusConflict, t("account.username_taken"))
+	case errors.As(err, &invalid):
+		return h.accountAgain(w, r, s, u, http.StatusBadRequest, invalid.Error())
+	case err != nil:
+		return err
+	}
+	return done(w, r, "account.saved")
+}
+
+func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request) error {
+	s, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	if err := h.checkNewPassword(r.PostFormValue("password")); err != nil {
+		return h.accountAgain(w, r, s, u, http.StatusBadRequest, err.Error())
+	}
+	err = h.opts.Users.ChangePassword(r.Context(), u, r.PostFormValue("current"), r.PostFormValue("password"))
+	if errors.Is(err, users.ErrWrongPassword) {
+		if _, ferr := h.opts.Users.RecordFailedAttempt(r.Context(), u.ID); ferr != nil {
+			return ferr
+		}
+		return h.accountAgain(w, r, s, u, http.StatusUnauthorized, t("account.wrong_password"))
+	}
+	if err != nil {
+		return err
+	}
+	// Other browsers signed in with the old password are signed out.
+	if _, err := h.opts.Store.RevokeUserSessions(r.Context(), u.ID, s.ID, h.opts.Now()); err != nil {
+		return err
+	}
+	return done(w, r, "account.password_set")
+}
+
+func (h *Handler) emailAdd(w http.ResponseWriter, r *http.Request) error {
+	s, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	ctx := r.Context()
+	email, err := users.ValidateEmail(r.PostFormValue("email"))
+	if err != nil {
+		return h.accountAgain(w, r, s, u, http.StatusBadRequest, err.Error())
+	}
+	if h.limited(ctx, "email-to:"+email, emailsPerAddress) {
+		return slowDown()
+	}
+	addr := &storage.EmailAddress{Email: email}
+	err = h.opts.Store.AddEmail(ctx, u.ID, addr)
+	if errors.Is(err, storage.ErrConflict) {
+		return h.accountAgain(w, r, s, u, http.StatusConflict, t("account.email_taken"))
+	}
+	if err != nil {
+		return err
+	}
+	ch, err := h.issue(w, r, u, *addr, storage.ChallengeVerifyEmail, "")
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
+	return nil
+}
+
+// ownEmail finds the address the form names among the user's.
+func ownEmail(u *storage.User, id string) (storage.EmailAddress, bool) {
+	i := slices.IndexFunc(u.Emails, func(e storage.EmailAddress) bool { return e.ID == id })
+	if i < 0 {
+		return storage.EmailAddress{}, false
+	}
+	return u.Emails[i], true
+}
+
+func (h *Handler) emailVerify(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	addr, ok := ownEmail(u, r.PostFormValue("id"))
+	if !ok {
+		return failure(http.StatusBadRequest, t("account.unknown_email"))
+	}
+	if h.limited(r.Context(), "email-to:"+addr.Email, emailsPerAddress) {
+		return slowDown()
+	}
+	ch, err := h.issue(w, r, u, addr, storage.ChallengeVerifyEmail, "")
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
+	return nil
+}
+
+func (h *Handler) emailPrimary(w http.ResponseWriter, r *http.Request) error {
+	s, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	addr, ok := ownEmail(u, r.PostFormValue("id"))
+	if !ok {
+		return failure(http.StatusBadRequest, t("account.unknown_email"))
+	}
+	if !addr.Verified {
+		return h.accountAgain(w, r, s, u, http.StatusBadRequest, t("account.verify_first"))
+	}
+	if err := h.opts.Store.SetPrimaryEmail(r.Context(), u.ID, addr.ID); err != nil {
+		return err
+	}
+	return done(w, r, "account.primary_set")
+}
+
+func (h *Handler) emailRemove(w http.ResponseWriter, r *http.Request) error {
+	s, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	addr, ok := ownEmail(u, r.PostFormValue("id"))
+	if !ok {
+		return failure(http.StatusBadRequest, t("account.unknown_email"))
+	}
+	err = h.opts.Store.DeleteEmail(r.Context(), u.ID, addr.ID)
+	if errors.Is(err, storage.ErrConflict) {
+		return h.accountAgain(w, r, s, u, http.StatusBadRequest, t("account.remove_primary"))
+	}
+	if err != nil {
+		return err
+	}
+	return done(w, r, "account.email_removed")
+}
+
+func (h *Handler) sessionRevoke(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	ctx := r.Context()
+	target, err := h.opts.Store.GetSession(ctx, r.PostFormValue("id"))
+	// Another user's session is answered like an unknown one.
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && target.UserID != u.ID) {
+		return done(w, r, "account.session_out")
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.opts.Store.RevokeSession(ctx, target.ID, h.opts.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return done(w, r, "account.session_out")
+}
+
+func (h *Handler) sessionsRevokeOthers(w http.ResponseWriter, r *http.Request) error {
+	s, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	if _, err := h.opts.Store.RevokeUserSessions(r.Context(), u.ID, s.ID, h.opts.Now()); err != nil {
+		return err
+	}
+	return done(w, r, "account.others_out_done")
+}
+
+func (h *Handler) consentRevoke(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	err = provider.RevokeConsent(r.Context(), h.opts.Store, u.ID, r.PostFormValue("client_id"), h.opts.Now())
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return done(w, r, "account.access_revoked")
+}
+
+func (h *Handler) deletePage(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, "delete", &view{Title: t("delete.title")})
+	return nil
+}
+
+// deleteSubmit deletes the account. Its sessions, tokens, consents and
+// pending emails go with it (the database cascades the user's rows).
+func (h *Handler) deleteSubmit(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := h.signedInUser(w, r)
+	if u == nil || err != nil {
+		return err
+	}
+	if r.PostFormValue("confirm") != "DELETE" {
+		h.render(w, r, http.StatusBadRequest, "delete", &view{Title: t("delete.title"), Error: t("delete.mistyped")})
+		return nil
+	}
+	if err := h.opts.Users.Delete(r.Context(), u.ID); err != nil {
+		return err
+	}
+	_ = h.opts.Provider.SignOut(w, r)
+	h.render(w, r, http.StatusOK, "signedout", &view{Title: t("delete.done")})
+	return nil
+}
+
+func (h *Handler) signOutPage(w http.ResponseWriter, r *http.Request) error {
+	h.render(w, r, http.StatusOK, "signout", &view{Title: t("signout.title")})
+	return nil
+}
+
+func (h *Handler) signOutSubmit(w http.ResponseWriter, r *http.Request) error {
+	if err := h.opts.Provider.SignOut(w, r); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
+	return nil
+}
+
+func (h *Handler) signedOutPage(w http.ResponseWriter, r *http.Request) error {
+	h.render(w, r, http.StatusOK, "signedout", &view{Title: t("signedout.title")})
+	return nil
+}
+
+// brandCSS carries the configured colour, so pages need no inline style
+// and the CSP can refuse all inline styles.
+func (h *Handler) brandCSS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write([]byte(":root{--brand:" + h.opts.Brand.PrimaryColor + "}\n"))
+}

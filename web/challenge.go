@@ -1,0 +1,265 @@
+package web
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/usher-id/usher/mail"
+	"github.com/usher-id/usher/storage"
+)
+
+// Where each purpose's code form and link live.
+var (
+	codePaths = map[string]string{storage.ChallengeSignIn: PathSignIn + "/code", storage.ChallengeVerifyEmail: "/verify", storage.ChallengeResetPassword: "/reset/code"}
+	linkPaths = map[string]string{storage.ChallengeSignIn: PathSignIn + "/link", storage.ChallengeVerifyEmail: "/verify/link", storage.ChallengeResetPassword: "/reset/link"}
+	mailKinds = map[string]mail.Kind{storage.ChallengeSignIn: mail.SignIn, storage.ChallengeVerifyEmail: mail.VerifyEmail, storage.ChallengeResetPassword: mail.ResetPassword}
+	titles    = map[string]string{storage.ChallengeSignIn: "signin.check_email", storage.ChallengeVerifyEmail: "verify.title", storage.ChallengeResetPassword: "reset.title"}
+)
+
+func codePagePath(purpose, id, email string) string {
+	return codePaths[purpose] + "?" + url.Values{"ch": {id}, "to": {email}}.Encode()
+}
+
+// purposeOf is the purpose a page path serves.
+func purposeOf(path string) string {
+	for purpose, p := range codePaths {
+		if p == path || linkPaths[purpose] == path {
+			return purpose
+		}
+	}
+	return ""
+}
+
+// issue creates a challenge for purpose and emails its code and link to
+// addr. Only the newest challenge of a user and purpose works. When the
+// email cannot be sent the challenge is withdrawn and the user told so.
+func (h *Handler) issue(w http.ResponseWriter, r *http.Request, u *storage.User, addr storage.EmailAddress, purpose, arID string) (*storage.EmailChallenge, error) {
+	ctx := r.Context()
+	now := h.opts.Now().UTC()
+	code, token := newCode(), randomString(32)
+	browser := sha256.Sum256([]byte(h.browserID(w, r)))
+	ch := &storage.EmailChallenge{
+		ID: storage.NewID(storage.PrefixChallenge), Purpose: purpose, UserID: u.ID, EmailID: addr.ID, Email: addr.Email,
+		LinkHash: linkHash(token), AuthRequestID: arID, BrowserHash: browser[:],
+		IPAddress: h.opts.Provider.ClientIP(r), UserAgent: truncate(r.UserAgent(), 512),
+		CreatedAt: now, ExpiresAt: now.Add(h.opts.CodeTTL),
+	}
+	ch.CodeHash = h.codeHash(ch.ID, code)
+	if err := h.opts.Store.CreateEmailChallenge(ctx, ch); err != nil {
+		return nil, err
+	}
+	msg, err := mail.Render(mailKinds[purpose], mail.Data{
+		To: addr.Email, Code: code, Link: h.opts.Issuer + linkPaths[purpose] + "?t=" + token,
+		ExpiresIn: h.opts.CodeTTL, Brand: h.mailBrand(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := h.opts.Mail.Send(ctx, msg); err != nil {
+		h.opts.Log.Warn("email not sent", "purpose", purpose, "user_id", u.ID, "err", err)
+		_ = h.opts.Store.UseEmailChallenge(ctx, ch.ID, now)
+		return nil, &pageError{Status: http.StatusServiceUnavailable, Message: t("mail.not_sent"), Cause: err}
+	}
+	return ch, nil
+}
+
+func (h *Handler) mailBrand() mail.Brand {
+	b := h.opts.Brand
+	return mail.Brand{ProductName: b.ProductName, LogoURL: b.LogoURL, PrimaryColor: b.PrimaryColor, SupportEmail: b.SupportEmail}
+}
+
+// codePage asks for the code that was emailed.
+func (h *Handler) codePage(w http.ResponseWriter, r *http.Request) error {
+	purpose := purposeOf(r.URL.Path)
+	q := r.URL.Query()
+	h.render(w, r, http.StatusOK, "code", &view{Title: t(titles[purpose]), Purpose: purpose, Challenge: q.Get("ch"),
+		MaskedEmail: maskEmail(q.Get("to")), Action: r.URL.RequestURI()})
+	return nil
+}
+
+// codeSubmit checks a typed code. A wrong code counts against the
+// challenge (a few, then it is used up), against the network address, and,
+// for sign-in, against the account's lockout.
+func (h *Handler) codeSubmit(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	purpose := purposeOf(r.URL.Path)
+	ipKey := "login-failures-ip:" + h.opts.Provider.ClientIP(r)
+	if h.over(ctx, ipKey, failuresPerIP) {
+		return slowDown()
+	}
+	id := r.PostFormValue("ch")
+	code := strings.ReplaceAll(strings.TrimSpace(r.PostFormValue("code")), " ", "")
+	again := func(status int, msg string) error {
+		h.render(w, r, status, "code", &view{Title: t(titles[purpose]), Purpose: purpose, Challenge: id, Action: r.URL.RequestURI(),
+			MaskedEmail: maskEmail(r.URL.Query().Get("to")), Error: msg})
+		return nil
+	}
+	ch, err := h.opts.Store.GetEmailChallenge(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (ch.Purpose != purpose || !ch.Usable(h.opts.Now()))) {
+		h.limited(ctx, ipKey, failuresPerIP)
+		return again(http.StatusUnauthorized, t("code.wrong"))
+	}
+	if err != nil {
+		return err
+	}
+	if purpose == storage.ChallengeResetPassword {
+		// A password the rules refuse must not use up the code.
+		if err := h.checkNewPassword(r.PostFormValue("password")); err != nil {
+			return again(http.StatusBadRequest, err.Error())
+		}
+	}
+	if purpose == storage.ChallengeSignIn {
+		if until, locked, err := h.opts.Users.CheckLocked(ctx, ch.UserID); err != nil {
+			return err
+		} else if locked {
+			return failure(http.StatusForbidden, lockedMessage(until))
+		}
+	}
+	if len(code) != 6 || subtle.ConstantTimeCompare(h.codeHash(ch.ID, code), ch.CodeHash) != 1 {
+		h.limited(ctx, ipKey, failuresPerIP)
+		n, err := h.opts.Store.AddEmailChallengeAttempt(ctx, ch.ID)
+		if err != nil {
+			return err
+		}
+		if purpose == storage.ChallengeSignIn {
+			if _, err := h.opts.Users.RecordFailedAttempt(ctx, ch.UserID); err != nil {
+				return err
+			}
+		}
+		if n >= wrongCodesPerEmail {
+			_ = h.opts.Store.UseEmailChallenge(ctx, ch.ID, h.opts.Now())
+			return again(http.StatusUnauthorized, t("code.too_many"))
+		}
+		return again(http.StatusUnauthorized, t("code.wrong"))
+	}
+	return h.answer(w, r, ch, true)
+}
+
+// linkPage shows what an emailed link will do. Opening the link changes
+// nothing: mail scanners open links too, so the user confirms with a form.
+func (h *Handler) linkPage(w http.ResponseWriter, r *http.Request) error {
+	purpose := purposeOf(r.URL.Path)
+	token := r.URL.Query().Get("t")
+	ch, err := h.opts.Store.GetEmailChallengeByLinkHash(r.Context(), linkHash(token))
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (ch.Purpose != purpose || !ch.Usable(h.opts.Now()))) {
+		return failure(http.StatusBadRequest, t("link.invalid"))
+	}
+	if err != nil {
+		return err
+	}
+	v := &view{Title: t(titles[purpose]), Purpose: purpose, Token: token, Action: r.URL.Path, MaskedEmail: maskEmail(ch.Email)}
+	if !sameBrowser(r, ch.BrowserHash) && purpose == storage.ChallengeSignIn {
+		v.Elsewhere = tf("link.elsewhere", describeDevice(ch.UserAgent), ch.IPAddress)
+	}
+	h.render(w, r, http.StatusOK, "link", v)
+	return nil
+}
+
+func (h *Handler) linkSubmit(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	purpose := purposeOf(r.URL.Path)
+	ch, err := h.opts.Store.GetEmailChallengeByLinkHash(ctx, linkHash(r.PostFormValue("t")))
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (ch.Purpose != purpose || !ch.Usable(h.opts.Now()))) {
+		return failure(http.StatusBadRequest, t("link.invalid"))
+	}
+	if err != nil {
+		return err
+	}
+	if purpose == storage.ChallengeResetPassword {
+		if err := h.checkNewPassword(r.PostFormValue("password")); err != nil {
+			h.render(w, r, http.StatusBadRequest, "link", &view{Title: t(titles[purpose]), Purpose: purpose, Token: r.PostFormValue("t"), Action: r.URL.Path, Error: err.Error()})
+			return nil
+		}
+	}
+	if purpose == storage.ChallengeSignIn {
+		if until, locked, err := h.opts.Users.CheckLocked(ctx, ch.UserID); err != nil {
+			return err
+		} else if locked {
+			return failure(http.StatusForbidden, lockedMessage(until))
+		}
+	}
+	return h.answer(w, r, ch, sameBrowser(r, ch.BrowserHash))
+}
+
+// answer uses the challenge up and does what it was for. Whoever answers
+// it has shown control of the address, so the address becomes verified.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ch *storage.EmailChallenge, sameBrowser bool) error {
+	ctx := r.Context()
+	now := h.opts.Now().UTC()
+	if err := h.opts.Store.UseEmailChallenge(ctx, ch.ID, now); err != nil {
+		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+			return failure(http.StatusBadRequest, t("link.invalid"))
+		}
+		return err
+	}
+	if err := h.opts.Store.SetEmailVerified(ctx, ch.UserID, ch.EmailID, true); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	u, err := h.opts.Store.GetUser(ctx, ch.UserID)
+	if err != nil {
+		return err
+	}
+	if u.Banned {
+		return failure(http.StatusForbidden, t("signin.failed"))
+	}
+	switch ch.Purpose {
+	case storage.ChallengeResetPassword:
+		if err := h.opts.Users.SetPassword(ctx, u.ID, r.PostFormValue("password")); err != nil {
+			return err
+		}
+		// Whoever knew the old password is signed out everywhere, and the
+		// lock their guesses caused is lifted for the owner.
+		if _, err := h.opts.Store.RevokeUserSessions(ctx, u.ID, "", now); err != nil {
+			return err
+		}
+		if _, err := h.opts.Store.SupersedeEmailChallenges(ctx, u.ID, storage.ChallengeSignIn, now); err != nil {
+			return err
+		}
+		if err := h.opts.Users.Unlock(ctx, u.ID); err != nil {
+			return err
+		}
+		return h.signedIn(w, r, u, []string{"pwd", "otp"}, ch.AuthRequestID, sameBrowser)
+	case storage.ChallengeVerifyEmail:
+		if s := h.opts.Provider.Session(r); s != nil && s.UserID == u.ID {
+			http.Redirect(w, r, PathAccount+"?notice=verify.done", http.StatusSeeOther)
+			return nil
+		}
+		return h.signedIn(w, r, u, []string{"otp"}, ch.AuthRequestID, sameBrowser)
+	default:
+		return h.signedIn(w, r, u, []string{"otp"}, ch.AuthRequestID, sameBrowser)
+	}
+}
+
+// describeDevice turns a User-Agent into words a person recognises.
+func describeDevice(ua string) string {
+	browser := "A browser"
+	for _, b := range []struct{ token, name string }{{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"}} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	system := ""
+	for _, s := range []struct{ token, name string }{{"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Android", "Android"}, {"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"CrOS", "ChromeOS"}, {"Linux", "Linux"}} {
+		if strings.Contains(ua, s.token) {
+			system = s.name
+			break
+		}
+	}
+	if system == "" {
+		return browser
+	}
+	return fmt.Sprintf("%s on %s", browser, system)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

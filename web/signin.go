@@ -1,0 +1,197 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/usher-id/usher/storage"
+	"github.com/usher-id/usher/users"
+)
+
+// Limits on attempts, per address and per account or email, counted in the
+// database so every replica shares them.
+const (
+	limitWindow        = 10 * time.Minute
+	failuresPerIP      = 50 // wrong passwords and codes from one address
+	emailsPerAddress   = 5  // emails Usher sends to one address
+	emailsPerIP        = 20 // emails one address makes Usher send
+	signUpsPerIP       = 10
+	identifiesPerIP    = 100
+	wrongCodesPerEmail = 5 // per challenge: then it is used up
+)
+
+// pending returns the authorization request named by the ar parameter,
+// when it is still waiting for sign-in.
+func (h *Handler) pending(r *http.Request) *pendingView {
+	id := r.FormValue("ar")
+	if id == "" {
+		return nil
+	}
+	p := h.opts.Provider.Pending(r, id)
+	if p == nil {
+		return nil
+	}
+	return &pendingView{ID: p.ID, ClientName: p.ClientName}
+}
+
+// limited counts one event for key and reports whether the window now
+// holds more than max. A storage failure does not lock users out; it is
+// logged.
+func (h *Handler) limited(ctx context.Context, key string, max int) bool {
+	n, err := h.opts.Store.HitRateLimit(ctx, key, limitWindow, h.opts.Now())
+	if err != nil {
+		h.opts.Log.Error("rate limit", "err", err)
+		return false
+	}
+	return n > max
+}
+
+func (h *Handler) over(ctx context.Context, key string, max int) bool {
+	n, err := h.opts.Store.RateLimitCount(ctx, key, limitWindow, h.opts.Now())
+	if err != nil {
+		h.opts.Log.Error("rate limit", "err", err)
+		return false
+	}
+	return n >= max
+}
+
+func slowDown() error { return failure(http.StatusTooManyRequests, t("limit.slow_down")) }
+
+func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) error {
+	req := h.pending(r)
+	if req == nil && h.opts.Provider.Session(r) != nil {
+		http.Redirect(w, r, PathAccount, http.StatusFound)
+		return nil
+	}
+	v := &view{Title: t("signin.title"), Request: req, Email: r.URL.Query().Get("email")}
+	if req != nil && v.Email == "" {
+		v.Email = h.opts.Provider.Pending(r, req.ID).LoginHint
+	}
+	h.render(w, r, http.StatusOK, "signin", v)
+	return nil
+}
+
+// signInIdentify takes the email and shows the ways to sign in. Every
+// address gets the same page, so it does not tell who has an account.
+func (h *Handler) signInIdentify(w http.ResponseWriter, r *http.Request) error {
+	if h.limited(r.Context(), "identify-ip:"+h.opts.Provider.ClientIP(r), identifiesPerIP) {
+		return slowDown()
+	}
+	v := &view{Title: t("signin.title"), Request: h.pending(r)}
+	email, err := users.ValidateEmail(r.PostFormValue("email"))
+	if err != nil {
+		v.Email = r.PostFormValue("email")
+		v.Error = err.Error()
+		h.render(w, r, http.StatusBadRequest, "signin", v)
+		return nil
+	}
+	v.Email = email
+	h.render(w, r, http.StatusOK, "factors", v)
+	return nil
+}
+
+func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	ipKey := "login-failures-ip:" + h.opts.Provider.ClientIP(r)
+	if h.over(ctx, ipKey, failuresPerIP) {
+		return slowDown()
+	}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	u, err := h.opts.Users.Authenticate(ctx, email, r.PostFormValue("password"))
+	var locked *users.LockedError
+	switch {
+	case errors.As(err, &locked):
+		return failure(http.StatusForbidden, lockedMessage(locked.Until))
+	case errors.Is(err, users.ErrInvalidCredentials) || errors.Is(err, users.ErrBanned):
+		h.limited(ctx, ipKey, failuresPerIP)
+		h.render(w, r, http.StatusUnauthorized, "factors", &view{Title: t("signin.title"), Request: h.pending(r), Email: email, Error: t("signin.failed")})
+		return nil
+	case err != nil:
+		return err
+	}
+	primary := u.PrimaryEmail()
+	if !primary.Verified {
+		// The password is right, but the address was never proven: prove
+		// it before the first session.
+		ch, err := h.issue(w, r, u, primary, storage.ChallengeVerifyEmail, r.PostFormValue("ar"))
+		if err != nil {
+			return err
+		}
+		http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
+		return nil
+	}
+	return h.signedIn(w, r, u, []string{"pwd"}, r.PostFormValue("ar"), true)
+}
+
+// signInEmail sends a sign-in code and link. An unknown address gets the
+// same page, with a challenge ID that matches nothing.
+func (h *Handler) signInEmail(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	email, err := users.ValidateEmail(r.PostFormValue("email"))
+	if err != nil {
+		return failure(http.StatusBadRequest, err.Error())
+	}
+	if h.limited(ctx, "email-ip:"+h.opts.Provider.ClientIP(r), emailsPerIP) || h.limited(ctx, "email-to:"+email, emailsPerAddress) {
+		return slowDown()
+	}
+	u, err := h.opts.Store.GetUserByEmail(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Banned) {
+		http.Redirect(w, r, codePagePath(storage.ChallengeSignIn, storage.NewID(storage.PrefixChallenge), email), http.StatusSeeOther)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	addr, ok := addressOf(u, email)
+	if !ok {
+		return failure(http.StatusBadRequest, t("account.unknown_email"))
+	}
+	ch, err := h.issue(w, r, u, addr, storage.ChallengeSignIn, r.PostFormValue("ar"))
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
+	return nil
+}
+
+func addressOf(u *storage.User, email string) (storage.EmailAddress, bool) {
+	for _, e := range u.Emails {
+		if strings.EqualFold(e.Email, email) {
+			return e, true
+		}
+	}
+	return storage.EmailAddress{}, false
+}
+
+func lockedMessage(until time.Time) string {
+	if !until.Before(users.LockedIndefinitely) {
+		return t("locked.forever")
+	}
+	return tf("locked.for", until.UTC().Format("15:04 UTC on 2 Jan 2006"))
+}
+
+// signedIn starts the session and sends the browser on: back to the
+// application whose sign-in is pending in this browser, else to the
+// profile.
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, u *storage.User, amr []string, arID string, sameBrowser bool) error {
+	sess, err := h.opts.Provider.SignIn(w, r, u, amr)
+	if err != nil {
+		return err
+	}
+	if arID != "" {
+		if p := h.opts.Provider.Pending(r, arID); p != nil {
+			if p.SameBrowser && sameBrowser {
+				h.opts.Provider.Continue(w, r, arID, sess)
+				return nil
+			}
+			http.Redirect(w, r, PathAccount+"?"+url.Values{"notice": {"link.app_other"}, "app": {p.ClientName}}.Encode(), http.StatusSeeOther)
+			return nil
+		}
+	}
+	http.Redirect(w, r, PathAccount, http.StatusSeeOther)
+	return nil
+}

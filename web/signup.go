@@ -1,0 +1,111 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/usher-id/usher/mail"
+	"github.com/usher-id/usher/storage"
+	"github.com/usher-id/usher/users"
+)
+
+func (h *Handler) signUpPage(w http.ResponseWriter, r *http.Request) error {
+	if !h.opts.SignUp {
+		return failure(http.StatusForbidden, t("signup.disabled"))
+	}
+	q := r.URL.Query()
+	v := &view{Title: t("signup.title"), Request: h.pending(r), Email: q.Get("email"), FirstName: q.Get("first_name"),
+		LastName: q.Get("last_name"), Username: q.Get("username"), RequireName: h.opts.RequireName, RequireUsername: h.opts.RequireUsername}
+	if v.Request != nil && v.Email == "" {
+		if p := h.opts.Provider.Pending(r, v.Request.ID); p != nil && strings.Contains(p.LoginHint, "@") {
+			v.Email = p.LoginHint
+		}
+	}
+	h.render(w, r, http.StatusOK, "signup", v)
+	return nil
+}
+
+// signUpSubmit creates the account with an unverified address and emails
+// a code to verify it. An address that already has an account gets an
+// email saying so instead, and the page is the same: sign-up does not
+// tell who has an account.
+func (h *Handler) signUpSubmit(w http.ResponseWriter, r *http.Request) error {
+	if !h.opts.SignUp {
+		return failure(http.StatusForbidden, t("signup.disabled"))
+	}
+	ctx := r.Context()
+	if h.limited(ctx, "signup-ip:"+h.opts.Provider.ClientIP(r), signUpsPerIP) {
+		return slowDown()
+	}
+	f := r.PostForm
+	nu := users.NewUser{Email: f.Get("email"), Password: f.Get("password"), FirstName: strings.TrimSpace(f.Get("first_name")),
+		LastName: strings.TrimSpace(f.Get("last_name")), Username: strings.TrimSpace(f.Get("username"))}
+	again := func(msg string) error {
+		h.render(w, r, http.StatusBadRequest, "signup", &view{Title: t("signup.title"), Request: h.pending(r), Error: msg,
+			Email: nu.Email, FirstName: nu.FirstName, LastName: nu.LastName, Username: nu.Username,
+			RequireName: h.opts.RequireName, RequireUsername: h.opts.RequireUsername})
+		return nil
+	}
+	switch {
+	case h.opts.RequireName && (nu.FirstName == "" || nu.LastName == ""):
+		return again(t("signup.name_required"))
+	case h.opts.RequireUsername && nu.Username == "":
+		return again(t("signup.username_required"))
+	}
+	if err := h.checkNewPassword(nu.Password); err != nil {
+		return again(err.Error())
+	}
+	email, err := users.ValidateEmail(nu.Email)
+	if err != nil {
+		return again(err.Error())
+	}
+	if h.limited(ctx, "email-to:"+email, emailsPerAddress) {
+		return slowDown()
+	}
+	u, err := h.opts.Users.Create(ctx, nu)
+	var invalid *users.ValidationError
+	switch {
+	case errors.Is(err, users.ErrEmailTaken):
+		return h.signUpTaken(w, r, email)
+	case errors.Is(err, users.ErrUsernameTaken):
+		return again(t("account.username_taken"))
+	case errors.As(err, &invalid):
+		return again(invalid.Message)
+	case err != nil:
+		return err
+	}
+	ch, err := h.issue(w, r, u, u.PrimaryEmail(), storage.ChallengeVerifyEmail, r.PostFormValue("ar"))
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
+	return nil
+}
+
+// signUpTaken tells the owner of an address that someone tried to sign up
+// with it, and shows the page a new account would have shown.
+func (h *Handler) signUpTaken(w http.ResponseWriter, r *http.Request, email string) error {
+	msg, err := mail.Render(mail.SignUpAttempt, mail.Data{To: email, Brand: h.mailBrand(),
+		SignInURL: h.opts.Issuer + PathSignIn, ResetURL: h.opts.Issuer + "/reset"})
+	if err != nil {
+		return err
+	}
+	if err := h.opts.Mail.Send(r.Context(), msg); err != nil {
+		return &pageError{Status: http.StatusServiceUnavailable, Message: t("mail.not_sent"), Cause: err}
+	}
+	http.Redirect(w, r, codePagePath(storage.ChallengeVerifyEmail, storage.NewID(storage.PrefixChallenge), email), http.StatusSeeOther)
+	return nil
+}
+
+// checkNewPassword applies the password rules (length, breached list).
+func (h *Handler) checkNewPassword(pw string) error {
+	if err := users.ValidatePassword(pw); err != nil {
+		var invalid *users.ValidationError
+		if errors.As(err, &invalid) {
+			return errors.New(invalid.Message)
+		}
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package web
+
+import "fmt"
+
+// en holds every user-facing string of the pages, keyed by message, so a
+// language is added by adding one more table.
+var en = map[string]string{
+	"action.continue": "Continue",
+	"action.sign_in":  "Sign in",
+
+	"request.continue": "to continue to %s",
+
+	"field.email":            "Email address",
+	"field.password":         "Password",
+	"field.new_password":     "New password",
+	"field.current_password": "Current password",
+	"field.first_name":       "First name",
+	"field.last_name":        "Last name",
+	"field.username":         "Username",
+	"field.image_url":        "Profile image URL",
+	"field.code":             "Verification code",
+	"field.optional":         "(optional)",
+
+	"password.hint": "At least 8 characters. A few unrelated words make a strong password.",
+
+	"signin.title":       "Sign in",
+	"signin.no_account":  "No account yet?",
+	"signin.not_you":     "Use another email",
+	"signin.forgot":      "Forgot password?",
+	"signin.or":          "or",
+	"signin.email_me":    "Email me a sign-in code and link",
+	"signin.failed":      "That email and password do not match an account that can sign in.",
+	"signin.check_email": "Check your email",
+
+	"code.sent":      "If %s has an account, we sent it a 6-digit code and a link. Enter the code, or open the link on any device.",
+	"code.no_email":  "No email? Check your spam folder, or go back and ask for a new one. Only the newest email works.",
+	"code.wrong":     "That code is wrong or has expired. Check the newest email, or ask for a new one.",
+	"code.too_many":  "Too many wrong codes. Ask for a new email.",
+	"link.invalid":   "This link is invalid, has expired or was already used. Ask for a new email.",
+	"link.elsewhere": "This link was requested from another browser (%s, %s). You are signing in here.",
+	"link.app_other": "You are signed in. To finish signing in to %s, go back to the browser where you started, or enter the code there.",
+
+	"signup.title":             "Create your account",
+	"signup.submit":            "Create account",
+	"signup.have_account":      "Already have an account?",
+	"signup.agree":             "By creating an account you agree to the terms and privacy policy linked below.",
+	"signup.disabled":          "Sign-up is closed. Ask an administrator for an account.",
+	"signup.name_required":     "Enter your first and last name.",
+	"signup.username_required": "Choose a username.",
+
+	"verify.title":   "Verify your email",
+	"verify.confirm": "Verify my email",
+	"verify.done":    "Your email address is verified.",
+
+	"reset.title": "Reset your password",
+	"reset.intro": "Enter your email address and we will send you a code and a link to choose a new password.",
+	"reset.send":  "Send reset email",
+	"reset.back":  "Back to sign in",
+	"reset.save":  "Save new password",
+	"reset.done":  "Your password was changed and your other sessions were signed out.",
+
+	"locked.for":     "This account is locked after too many failed attempts. Try again after %s, or reset your password.",
+	"locked.forever": "This account is locked after too many failed attempts. Contact support to unlock it.",
+
+	"limit.slow_down": "Too many attempts. Wait a minute, then try again.",
+	"mail.not_sent":   "We could not send the email. Try again in a moment.",
+
+	"account.title":           "Your account",
+	"account.profile":         "Profile",
+	"account.emails":          "Email addresses",
+	"account.security":        "Password",
+	"account.sessions":        "Signed-in devices",
+	"account.apps":            "Connected applications",
+	"account.save":            "Save profile",
+	"account.saved":           "Saved.",
+	"account.primary":         "Primary",
+	"account.verified":        "Verified",
+	"account.unverified":      "Unverified",
+	"account.verify":          "Verify",
+	"account.make_primary":    "Make primary",
+	"account.remove":          "Remove",
+	"account.add_email":       "Add an email address",
+	"account.add":             "Add",
+	"account.email_added":     "We sent a code to the new address. Enter it to verify the address.",
+	"account.email_removed":   "Email address removed.",
+	"account.primary_set":     "Primary email address changed.",
+	"account.change_password": "Change password",
+	"account.password_set":    "Password changed.",
+	"account.wrong_password":  "The current password is wrong.",
+	"account.this_device":     "This device",
+	"account.last_active":     "last active %s",
+	"account.sign_out_device": "Sign out",
+	"account.sign_out_others": "Sign out all other devices",
+	"account.others_out_done": "Your other devices are signed out.",
+	"account.remove_primary":  "Make another address primary before removing this one.",
+	"account.session_out":     "That device is signed out.",
+	"account.revoke_access":   "Remove access",
+	"account.access_revoked":  "Access removed.",
+	"account.leave":           "Leave",
+	"account.delete":          "Delete account",
+	"account.email_taken":     "That email address belongs to another account.",
+	"account.username_taken":  "That username is taken.",
+	"account.unknown_email":   "That email address is not on your account.",
+	"account.verify_first":    "Verify the address before making it primary.",
+
+	"delete.title":    "Delete your account",
+	"delete.warning":  "This deletes your account and everything stored about you, signs you out everywhere and ends the access of every application. It cannot be undone.",
+	"delete.type":     "Type DELETE to confirm",
+	"delete.submit":   "Delete my account",
+	"delete.mistyped": "Type DELETE in capitals to confirm.",
+	"delete.done":     "Your account was deleted.",
+
+	"signout.title":    "Sign out",
+	"signout.question": "Sign out of this browser?",
+	"signout.submit":   "Sign out",
+	"signout.cancel":   "Cancel",
+	"signedout.title":  "Signed out",
+	"signedout.body":   "You are signed out.",
+
+	"message.to_sign_in": "Go to sign in",
+
+	"footer.terms":   "Terms",
+	"footer.privacy": "Privacy",
+	"footer.help":    "Help",
+
+	"error.title":     "Something is not right",
+	"error.bad_form":  "The form could not be read. Go back and try again.",
+	"error.too_large": "The form is too large.",
+	"error.csrf":      "This form has expired. Go back, reload the page and try again.",
+	"error.internal":  "Something went wrong on our side. Try again in a moment.",
+	"error.request":   "This sign-in request is unknown or has expired. Go back to the application and try again.",
+}
+
+// t returns the string for key; a missing key shows as itself, which
+// tests catch.
+func t(key string) string {
+	if s, ok := en[key]; ok {
+		return s
+	}
+	return key
+}
+
+// tf formats the string for key with args.
+func tf(key string, args ...any) string { return fmt.Sprintf(t(key), args...) }
