@@ -13,6 +13,7 @@ import (
 	netmail "net/mail"
 	"net/textproto"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -252,9 +253,11 @@ func (s *SMTP) attempt(ctx context.Context, msg *gomail.Msg) error {
 	// per-command timeout. Closing the connection when ctx ends makes a
 	// cancelled request stop now rather than up to Timeout later.
 	var stop func() bool
-	dial := func(dialCtx context.Context, network, addr string) (net.Conn, error) {
+	dial := func(dialCtx context.Context, network, _ string) (net.Conn, error) {
+		// go-mail's own address is host + ":" + port, which is wrong for
+		// an IPv6 literal; JoinHostPort brackets it.
 		var d net.Dialer
-		conn, err := d.DialContext(dialCtx, network, addr)
+		conn, err := d.DialContext(dialCtx, network, net.JoinHostPort(s.host, strconv.Itoa(s.port)))
 		if err != nil {
 			return nil, err
 		}

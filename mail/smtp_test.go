@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -357,11 +358,21 @@ func TestSMTPStopsWhenContextIsCancelled(t *testing.T) {
 		// A backoff no test would wait out: Send returns only if it
 		// notices the cancellation.
 		s.backoff = []time.Duration{time.Hour, time.Hour}
+		// The failed attempt is logged just before the wait: cancelling
+		// then lands in the backoff, not in the attempt.
+		failed := make(chan struct{}, 1)
+		s.log = slog.New(notifyHandler{Handler: slog.DiscardHandler, msg: "mail send attempt failed", ch: failed})
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		done := make(chan error, 1)
 		go func() { done <- s.Send(ctx, verifyMessage(t)) }()
-		srv.WaitForAttempts(t, 1)
+		select {
+		case <-failed:
+		case err := <-done:
+			t.Fatalf("Send returned before its first attempt failed: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the first attempt did not fail")
+		}
 		cancel()
 		err := waitErr(t, done)
 		if !errors.Is(err, ErrNotSent) || !errors.Is(err, context.Canceled) {
@@ -373,18 +384,27 @@ func TestSMTPStopsWhenContextIsCancelled(t *testing.T) {
 	})
 
 	t.Run("during the conversation", func(t *testing.T) {
-		// A server that accepts and then says nothing; the command timeout
-		// is far longer than the test waits, so only ctx can end Send.
+		// A server that greets, reads EHLO and then says nothing more; the
+		// command timeout is far longer than the test waits, so only ctx
+		// can end Send.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = ln.Close() })
-		accepted := make(chan net.Conn, 1)
+		talking := make(chan net.Conn, 1)
 		go func() {
 			c, err := ln.Accept()
-			if err == nil {
-				accepted <- c
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("220 localhost ESMTP\r\n"))
+			// Once EHLO arrives the client is past dialling, where ctx
+			// is honoured anyway, and waits for a reply.
+			if _, err := bufio.NewReader(c).ReadString('\n'); err == nil {
+				talking <- c
+			} else {
+				_ = c.Close()
 			}
 		}()
 		s, err := NewSMTP(SMTPConfig{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, From: "a@acme.example", TLS: "none", Timeout: time.Hour}, nil)
@@ -396,16 +416,37 @@ func TestSMTPStopsWhenContextIsCancelled(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- s.Send(ctx, verifyMessage(t)) }()
 		select {
-		case c := <-accepted:
+		case c := <-talking:
 			t.Cleanup(func() { _ = c.Close() })
+		case err := <-done:
+			t.Fatalf("Send returned before the conversation: %v", err)
 		case <-time.After(10 * time.Second):
-			t.Fatal("Send did not connect")
+			t.Fatal("Send did not say EHLO")
 		}
 		cancel()
-		if err := waitErr(t, done); !errors.Is(err, context.Canceled) {
-			t.Fatalf("err = %v, want context.Canceled", err)
+		if err := waitErr(t, done); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrNotSent) {
+			t.Fatalf("err = %v, want ErrNotSent and context.Canceled", err)
 		}
 	})
+}
+
+// notifyHandler signals ch when a record with message msg is logged.
+type notifyHandler struct {
+	slog.Handler
+	msg string
+	ch  chan struct{}
+}
+
+func (notifyHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return h.Handler.Handle(ctx, r)
 }
 
 // waitErr waits for Send to return; the bound only turns a hang into a

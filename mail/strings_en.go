@@ -43,7 +43,7 @@ var english = catalog{
 	"sign_in.intro_link":   "Use the button below to sign in to {product}.",
 	"sign_in.or_link":      "Or sign in with one click:",
 	"sign_in.button":       "Sign in",
-	"sign_in.ignore":       "If you did not try to sign in, ignore this email: without this code, nobody can sign in as you.",
+	"sign_in.ignore":       "If you did not try to sign in, ignore this email, and never share this code with anyone.",
 
 	// ResetPassword: the code is kept out of the subject, where
 	// notification previews and lock screens would show it.
