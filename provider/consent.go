@@ -48,10 +48,10 @@ func (p *Provider) needsConsent(ctx context.Context, req *storage.AuthRequest, u
 func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest) {
 	c, err := p.client(r.Context(), req.ClientID)
 	if err != nil {
-		p.message(w, http.StatusBadRequest, "Sign in", "This application is no longer registered.")
+		p.message(w, r, http.StatusBadRequest, "Sign in", "This application is no longer registered.")
 		return
 	}
-	p.render(w, http.StatusOK, "consent", pageData{Title: "Allow access", CSRF: p.csrfToken(w, r), AuthRequestID: req.ID,
+	p.render(w, r, http.StatusOK, "consent", pageData{Title: "Allow access", CSRF: p.csrfToken(w, r), AuthRequestID: req.ID,
 		ClientName: c.c.Name, Scopes: req.Scopes})
 }
 
@@ -61,7 +61,7 @@ func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil || !csrfValid(r) {
-		p.message(w, http.StatusForbidden, "Allow access", "This form has expired. Go back, reload the page and try again.")
+		p.message(w, r, http.StatusForbidden, "Allow access", "This form has expired. Go back, reload the page and try again.")
 		return
 	}
 	req, ok := p.boundRequest(w, r, r.PostFormValue("authRequestID"))
@@ -70,7 +70,7 @@ func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := p.currentSession(ctx, r)
 	if sess == nil {
-		p.message(w, http.StatusForbidden, "Allow access", "You are not signed in any more. Go back to the application and try again.")
+		p.message(w, r, http.StatusForbidden, "Allow access", "You are not signed in any more. Go back to the application and try again.")
 		return
 	}
 	if r.PostFormValue("decision") != "allow" {
@@ -79,7 +79,7 @@ func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := grantConsent(ctx, p.opts.Store, sess.UserID, req.ClientID, req.Scopes); err != nil {
 		p.opts.Log.Error("save consent", "err", err)
-		p.message(w, http.StatusInternalServerError, "Allow access", "Something went wrong on our side. Try again in a moment.")
+		p.message(w, r, http.StatusInternalServerError, "Allow access", "Something went wrong on our side. Try again in a moment.")
 		return
 	}
 	p.finish(w, r, req, sess)

@@ -388,11 +388,16 @@ type devicePageData struct {
 
 // renderDevice writes a device page with the headers every page carries
 // (as render does for the sign-in pages).
-func (p *Provider) renderDevice(w http.ResponseWriter, status int, name string, d devicePageData) {
-	pageHeaders(w, status)
+func (p *Provider) renderDevice(w http.ResponseWriter, r *http.Request, status int, name string, d devicePageData) {
 	if d.Title == "" {
 		d.Title = "Connect a device"
 	}
+	if p.pages != nil {
+		p.pages.RenderProviderPage(w, r, status, Page{Name: name, Title: d.Title, Error: d.Error, Message: d.Message, CSRF: d.CSRF,
+			UserCode: d.UserCode, Email: d.Email, Account: d.Account, ClientName: d.ClientName, Scopes: d.Scopes})
+		return
+	}
+	pageHeaders(w, status)
 	if err := devicePages.ExecuteTemplate(w, name, d); err != nil {
 		p.opts.Log.Error("render page", "page", name, "err", err)
 	}
@@ -531,17 +536,17 @@ func (p *Provider) devicePage(w http.ResponseWriter, r *http.Request) {
 	sess := p.currentSession(ctx, r)
 	data := devicePageData{CSRF: p.csrfToken(w, r), Account: p.account(ctx, sess), UserCode: r.URL.Query().Get("user_code")}
 	if data.UserCode == "" {
-		p.renderDevice(w, http.StatusOK, "device", data)
+		p.renderDevice(w, r, http.StatusOK, "device", data)
 		return
 	}
 	d, msg, status := p.findDevice(ctx, r, sess, data.UserCode)
 	if d == nil {
 		data.Error = msg
-		p.renderDevice(w, status, "device", data)
+		p.renderDevice(w, r, status, "device", data)
 		return
 	}
 	if sess == nil {
-		p.renderDevice(w, http.StatusOK, "device", data)
+		p.renderDevice(w, r, http.StatusOK, "device", data)
 		return
 	}
 	p.deviceConfirm(w, r, d, data)
@@ -557,7 +562,7 @@ func (p *Provider) deviceConfirm(w http.ResponseWriter, r *http.Request, d *stor
 	}
 	data.UserCode = p.formatUserCode(d.UserCode)
 	data.Scopes = describeScopes(d.Scopes)
-	p.renderDevice(w, http.StatusOK, "device_confirm", data)
+	p.renderDevice(w, r, http.StatusOK, "device_confirm", data)
 }
 
 // deviceSubmit takes the code form (signing in first when needed) or the
@@ -566,11 +571,11 @@ func (p *Provider) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		p.renderDevice(w, http.StatusBadRequest, "message", devicePageData{Message: "The form could not be read. Go back and try again."})
+		p.renderDevice(w, r, http.StatusBadRequest, "message", devicePageData{Message: "The form could not be read. Go back and try again."})
 		return
 	}
 	if !csrfValid(r) {
-		p.renderDevice(w, http.StatusForbidden, "message", devicePageData{Message: "This form has expired. Go back, reload the page and try again."})
+		p.renderDevice(w, r, http.StatusForbidden, "message", devicePageData{Message: "This form has expired. Go back, reload the page and try again."})
 		return
 	}
 	sess := p.currentSession(ctx, r)
@@ -578,13 +583,13 @@ func (p *Provider) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 	action := r.PostFormValue("action")
 	if (action == "approve" || action == "deny") && sess == nil {
 		data.Error = "Sign in to answer the device."
-		p.renderDevice(w, http.StatusUnauthorized, "device", data)
+		p.renderDevice(w, r, http.StatusUnauthorized, "device", data)
 		return
 	}
 	d, msg, status := p.findDevice(ctx, r, sess, data.UserCode)
 	if d == nil {
 		data.Error = msg
-		p.renderDevice(w, status, "device", data)
+		p.renderDevice(w, r, status, "device", data)
 		return
 	}
 	switch action {
@@ -593,7 +598,7 @@ func (p *Provider) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	case "":
 	default:
-		p.renderDevice(w, http.StatusBadRequest, "message", devicePageData{Message: "This form is not valid. Go back, reload the page and try again."})
+		p.renderDevice(w, r, http.StatusBadRequest, "message", devicePageData{Message: "This form is not valid. Go back, reload the page and try again."})
 		return
 	}
 	if sess == nil {
@@ -601,12 +606,12 @@ func (p *Provider) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			p.opts.Log.Info("sign-in refused", "client_id", d.ClientID, "reason", err.Error())
 			data.Error = "That email and password do not match an account that can sign in."
-			p.renderDevice(w, http.StatusUnauthorized, "device", data)
+			p.renderDevice(w, r, http.StatusUnauthorized, "device", data)
 			return
 		}
 		if _, err := p.startSession(ctx, w, r, u); err != nil {
 			p.opts.Log.Error("create session", "err", err)
-			p.renderDevice(w, http.StatusInternalServerError, "message", devicePageData{Message: "Something went wrong on our side. Try again in a moment."})
+			p.renderDevice(w, r, http.StatusInternalServerError, "message", devicePageData{Message: "Something went wrong on our side. Try again in a moment."})
 			return
 		}
 	}
@@ -628,7 +633,7 @@ func (p *Provider) deviceAnswer(w http.ResponseWriter, r *http.Request, d *stora
 	now := p.opts.Now().UTC()
 	c, err := p.client(ctx, d.ClientID)
 	if err != nil {
-		p.renderDevice(w, http.StatusBadRequest, "message", devicePageData{Message: "This application is no longer registered."})
+		p.renderDevice(w, r, http.StatusBadRequest, "message", devicePageData{Message: "This application is no longer registered."})
 		return
 	}
 	err = p.opts.Store.InTx(ctx, func(tx storage.Tx) error {
@@ -648,22 +653,22 @@ func (p *Provider) deviceAnswer(w http.ResponseWriter, r *http.Request, d *stora
 	})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		p.renderDevice(w, http.StatusBadRequest, "message", devicePageData{Message: "That code has expired. Start again on your device."})
+		p.renderDevice(w, r, http.StatusBadRequest, "message", devicePageData{Message: "That code has expired. Start again on your device."})
 		return
 	case errors.Is(err, storage.ErrConflict):
-		p.renderDevice(w, http.StatusBadRequest, "message", devicePageData{Message: "That code was already used. If that was not you, start again on your device."})
+		p.renderDevice(w, r, http.StatusBadRequest, "message", devicePageData{Message: "That code was already used. If that was not you, start again on your device."})
 		return
 	case err != nil:
 		p.opts.Log.Error("answer device authorization", "client_id", d.ClientID, "err", err)
-		p.renderDevice(w, http.StatusInternalServerError, "message", devicePageData{Message: "Something went wrong on our side. Try again in a moment."})
+		p.renderDevice(w, r, http.StatusInternalServerError, "message", devicePageData{Message: "Something went wrong on our side. Try again in a moment."})
 		return
 	}
 	_ = p.opts.Store.TouchSession(ctx, sess.ID, now, sess.ExpiresAt)
 	if !allow {
 		p.opts.Log.Info("device authorization denied", "client_id", d.ClientID, "user_id", sess.UserID)
-		p.renderDevice(w, http.StatusOK, "message", devicePageData{Title: "Device not connected", Message: "The device was not given access to your account. You can close this window."})
+		p.renderDevice(w, r, http.StatusOK, "message", devicePageData{Title: "Device not connected", Message: "The device was not given access to your account. You can close this window."})
 		return
 	}
 	p.opts.Log.Info("device authorization approved", "client_id", d.ClientID, "user_id", sess.UserID)
-	p.renderDevice(w, http.StatusOK, "message", devicePageData{Title: "Device connected", Message: "Your device is now signed in. You can close this window."})
+	p.renderDevice(w, r, http.StatusOK, "message", devicePageData{Title: "Device connected", Message: "Your device is now signed in. You can close this window."})
 }

@@ -117,3 +117,25 @@ func (p *Provider) Continue(w http.ResponseWriter, r *http.Request, id string, s
 func (p *Provider) signInPageURL(id string) string {
 	return p.opts.SignInPage + "?" + url.Values{"ar": {id}}.Encode()
 }
+
+// UsePages makes r draw the provider's own pages. Call it before serving.
+func (p *Provider) UsePages(r PageRenderer) { p.pages = r }
+
+// PageRenderer draws the pages the provider serves itself (consent, the
+// sign-out confirmation, the device code pages, messages) in the look of
+// the hosted pages. Without one the provider uses plain built-in pages.
+type PageRenderer interface {
+	RenderProviderPage(w http.ResponseWriter, r *http.Request, status int, page Page)
+}
+
+// Page is one provider page to draw. Name is login, consent, logout,
+// message, device or device_confirm; the forms post back to the
+// provider's paths with the field names its built-in pages use.
+type Page struct {
+	Name                                string
+	Title, Error, Message, CSRF         string
+	AuthRequestID, Email, Redirect, Sig string
+	ClientName                          string
+	Scopes                              []string // described for people
+	UserCode, Account                   string
+}

@@ -80,15 +80,21 @@ func pageHeaders(w http.ResponseWriter, status int) {
 	w.WriteHeader(status)
 }
 
-func (p *Provider) render(w http.ResponseWriter, status int, name string, d pageData) {
+func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
+	if p.pages != nil {
+		p.pages.RenderProviderPage(w, r, status, Page{Name: name, Title: d.Title, Error: d.Error, Message: d.Message, CSRF: d.CSRF,
+			AuthRequestID: d.AuthRequestID, Email: d.Email, Redirect: d.Redirect, Sig: d.Sig, ClientName: d.ClientName,
+			Scopes: describeScopes(d.Scopes)})
+		return
+	}
 	pageHeaders(w, status)
 	if err := pages.ExecuteTemplate(w, name, d); err != nil {
 		p.opts.Log.Error("render page", "page", name, "err", err)
 	}
 }
 
-func (p *Provider) message(w http.ResponseWriter, status int, title, msg string) {
-	p.render(w, status, "message", pageData{Title: title, Message: msg})
+func (p *Provider) message(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	p.render(w, r, status, "message", pageData{Title: title, Message: msg})
 }
 
 func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
@@ -136,11 +142,11 @@ func (p *Provider) currentSession(ctx context.Context, r *http.Request) *storage
 func (p *Provider) boundRequest(w http.ResponseWriter, r *http.Request, id string) (*storage.AuthRequest, bool) {
 	req, err := p.opts.Store.GetAuthRequest(r.Context(), id, p.opts.Now())
 	if err != nil || req.Done {
-		p.message(w, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
+		p.message(w, r, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
 		return nil, false
 	}
 	if !p.startedHere(r, id) {
-		p.message(w, http.StatusForbidden, "Sign in", "This sign-in was started in another browser. Go back to the application and start again here.")
+		p.message(w, r, http.StatusForbidden, "Sign in", "This sign-in was started in another browser. Go back to the application and start again here.")
 		return nil, false
 	}
 	return req, true
@@ -171,7 +177,7 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.signInPageURL(id), http.StatusFound)
 		return
 	}
-	p.render(w, http.StatusOK, "login", pageData{Title: "Sign in", CSRF: p.csrfToken(w, r), AuthRequestID: id, Email: req.LoginHint})
+	p.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in", CSRF: p.csrfToken(w, r), AuthRequestID: id, Email: req.LoginHint})
 }
 
 // loginSubmit checks the password, starts a new browser session (a new
@@ -181,11 +187,11 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		p.message(w, http.StatusBadRequest, "Sign in", "The form could not be read. Go back and try again.")
+		p.message(w, r, http.StatusBadRequest, "Sign in", "The form could not be read. Go back and try again.")
 		return
 	}
 	if !csrfValid(r) {
-		p.message(w, http.StatusForbidden, "Sign in", "This form has expired. Go back, reload the page and try again.")
+		p.message(w, r, http.StatusForbidden, "Sign in", "This form has expired. Go back, reload the page and try again.")
 		return
 	}
 	id := r.PostFormValue("authRequestID")
@@ -196,7 +202,7 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	email := r.PostFormValue("email")
 	ipKey := "login-failures-ip:" + p.clientIP(r)
 	if n, err := p.opts.Store.RateLimitCount(ctx, ipKey, loginFailureWindow, p.opts.Now()); err != nil || n >= loginFailuresPerIP {
-		p.render(w, http.StatusTooManyRequests, "login", pageData{Title: "Sign in", Error: "Too many failed sign-ins from your network. Wait a few minutes, then try again.",
+		p.render(w, r, http.StatusTooManyRequests, "login", pageData{Title: "Sign in", Error: "Too many failed sign-ins from your network. Wait a few minutes, then try again.",
 			CSRF: p.csrfToken(w, r), AuthRequestID: id, Email: email})
 		return
 	}
@@ -208,14 +214,14 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		p.opts.Log.Info("sign-in refused", "client_id", req.ClientID, "reason", err.Error())
 		// One answer for every reason, so the form does not reveal which
 		// accounts exist.
-		p.render(w, http.StatusUnauthorized, "login", pageData{Title: "Sign in", Error: "That email and password do not match an account that can sign in.",
+		p.render(w, r, http.StatusUnauthorized, "login", pageData{Title: "Sign in", Error: "That email and password do not match an account that can sign in.",
 			CSRF: p.csrfToken(w, r), AuthRequestID: id, Email: email})
 		return
 	}
 	sess, err := p.startSession(ctx, w, r, u)
 	if err != nil {
 		p.opts.Log.Error("create session", "err", err)
-		p.message(w, http.StatusInternalServerError, "Sign in", "Something went wrong on our side. Try again in a moment.")
+		p.message(w, r, http.StatusInternalServerError, "Sign in", "Something went wrong on our side. Try again in a moment.")
 		return
 	}
 	p.complete(w, r, req, sess)
@@ -227,7 +233,7 @@ func (p *Provider) complete(w http.ResponseWriter, r *http.Request, req *storage
 	ask, err := p.needsConsent(r.Context(), req, sess.UserID)
 	if err != nil {
 		p.opts.Log.Error("consent check", "err", err)
-		p.message(w, http.StatusInternalServerError, "Sign in", "Something went wrong on our side. Try again in a moment.")
+		p.message(w, r, http.StatusInternalServerError, "Sign in", "Something went wrong on our side. Try again in a moment.")
 		return
 	}
 	if ask {
@@ -246,7 +252,7 @@ func (p *Provider) complete(w http.ResponseWriter, r *http.Request, req *storage
 func (p *Provider) finish(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session) {
 	ctx := r.Context()
 	if err := p.opts.Store.CompleteAuthRequest(ctx, req.ID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR); err != nil {
-		p.message(w, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
+		p.message(w, r, http.StatusBadRequest, "Sign-in link expired", "This sign-in request is unknown or has expired. Go back to the application and try again.")
 		return
 	}
 	now := p.opts.Now().UTC()
@@ -275,21 +281,21 @@ func (p *Provider) logoutPage(w http.ResponseWriter, r *http.Request) {
 		redirect, sig = loggedOutPath, p.sign(loggedOutPath)
 	}
 	if !p.signed(redirect, sig) {
-		p.message(w, http.StatusBadRequest, "Sign out", "This sign-out link is not valid. Sign out from the application instead.")
+		p.message(w, r, http.StatusBadRequest, "Sign out", "This sign-out link is not valid. Sign out from the application instead.")
 		return
 	}
-	p.render(w, http.StatusOK, "logout", pageData{Title: "Sign out", CSRF: p.csrfToken(w, r), Redirect: redirect, Sig: sig})
+	p.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", CSRF: p.csrfToken(w, r), Redirect: redirect, Sig: sig})
 }
 
 func (p *Provider) logoutSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil || !csrfValid(r) {
-		p.message(w, http.StatusForbidden, "Sign out", "This form has expired. Go back, reload the page and try again.")
+		p.message(w, r, http.StatusForbidden, "Sign out", "This form has expired. Go back, reload the page and try again.")
 		return
 	}
 	redirect := r.PostFormValue("redirect")
 	if !p.signed(redirect, r.PostFormValue("sig")) {
-		p.message(w, http.StatusBadRequest, "Sign out", "This sign-out request is not valid.")
+		p.message(w, r, http.StatusBadRequest, "Sign out", "This sign-out request is not valid.")
 		return
 	}
 	if s := p.currentSession(r.Context(), r); s != nil {
@@ -301,8 +307,8 @@ func (p *Provider) logoutSubmit(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, redirect, http.StatusFound)
 }
 
-func (p *Provider) loggedOutPage(w http.ResponseWriter, _ *http.Request) {
-	p.message(w, http.StatusOK, "Signed out", "You are signed out.")
+func (p *Provider) loggedOutPage(w http.ResponseWriter, r *http.Request) {
+	p.message(w, r, http.StatusOK, "Signed out", "You are signed out.")
 }
 
 func truncate(s string, n int) string {

@@ -112,6 +112,7 @@ type Provider struct {
 	clients     map[string]cachedClient
 	clientFacts clientFacts
 	keySets     *clientKeySets
+	pages       PageRenderer // nil: the plain built-in pages
 }
 
 type cachedClient struct {

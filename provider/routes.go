@@ -116,7 +116,7 @@ func (p *Provider) requireBrowser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("id")
 		if !p.startedHere(r, id) {
-			p.message(w, http.StatusForbidden, "Sign in", "This sign-in was started in another browser, or has expired. Go back to the application and start again.")
+			p.message(w, r, http.StatusForbidden, "Sign in", "This sign-in was started in another browser, or has expired. Go back to the application and start again.")
 			return
 		}
 		p.setCookie(w, bindingCookie(id), "", -1)

@@ -127,8 +127,15 @@ func (h *Handler) codeSubmit(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if purpose == storage.ChallengeSignIn {
-			if _, err := h.opts.Users.RecordFailedAttempt(ctx, ch.UserID); err != nil {
+			until, err := h.opts.Users.RecordFailedAttempt(ctx, ch.UserID)
+			if err != nil {
 				return err
+			}
+			if !until.IsZero() {
+				if u, err := h.opts.Store.GetUser(ctx, ch.UserID); err == nil {
+					h.notifyLocked(r, u, until)
+				}
+				return failure(http.StatusForbidden, lockedMessage(until))
 			}
 		}
 		if n >= wrongCodesPerEmail {

@@ -40,6 +40,10 @@ type view struct {
 
 	RequireName, RequireUsername, SignUp bool
 
+	// Provider pages.
+	Redirect, Sig, ClientName, UserCode, Account string
+	Scopes                                       []string
+
 	User     *storage.User
 	Sessions []sessionView
 	Consents []consentView

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/users"
 )
@@ -101,6 +102,7 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
 		return slowDown()
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
+	_, seenBefore := r.Cookie(browserCookie)
 	u, err := h.opts.Users.Authenticate(ctx, email, r.PostFormValue("password"))
 	var locked *users.LockedError
 	switch {
@@ -108,6 +110,7 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
 		return failure(http.StatusForbidden, lockedMessage(locked.Until))
 	case errors.Is(err, users.ErrInvalidCredentials) || errors.Is(err, users.ErrBanned):
 		h.limited(ctx, ipKey, failuresPerIP)
+		h.tellIfJustLocked(r, email)
 		h.render(w, r, http.StatusUnauthorized, "factors", &view{Title: t("signin.title"), Request: h.pending(r), Email: email, Error: t("signin.failed")})
 		return nil
 	case err != nil:
@@ -124,7 +127,49 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
 		return nil
 	}
+	if seenBefore != nil {
+		// A password used from a browser Usher has not seen before: the
+		// owner hears of it, in case it was not them.
+		h.notify(r, u, mail.NewSignIn, mail.Data{UserAgent: describeDevice(r.UserAgent()), IPAddress: h.opts.Provider.ClientIP(r),
+			When: h.opts.Now(), ResetURL: h.opts.Issuer + "/reset"})
+	}
+	h.browserID(w, r)
 	return h.signedIn(w, r, u, []string{"pwd"}, r.PostFormValue("ar"), true)
+}
+
+// tellIfJustLocked emails the owner of email when the failure just
+// counted locked the account. Authenticate answers a locked account with
+// a LockedError, so a plain refusal that leaves the account locked was
+// the one that locked it.
+func (h *Handler) tellIfJustLocked(r *http.Request, email string) {
+	u, err := h.opts.Store.GetUserByEmail(r.Context(), email)
+	if err != nil {
+		return
+	}
+	if until, locked, err := h.opts.Users.CheckLocked(r.Context(), u.ID); err == nil && locked {
+		h.notifyLocked(r, u, until)
+	}
+}
+
+func (h *Handler) notifyLocked(r *http.Request, u *storage.User, until time.Time) {
+	d := mail.Data{ResetURL: h.opts.Issuer + "/reset"}
+	if until.Before(users.LockedIndefinitely) {
+		d.LockedUntil = until
+	}
+	h.notify(r, u, mail.AccountLocked, d)
+}
+
+// notify emails the user's primary address about their account. It is
+// news, not a step the user waits for, so a failure is only logged.
+func (h *Handler) notify(r *http.Request, u *storage.User, kind mail.Kind, d mail.Data) {
+	d.To, d.Brand = u.PrimaryEmail().Email, h.mailBrand()
+	msg, err := mail.Render(kind, d)
+	if err == nil {
+		err = h.opts.Mail.Send(r.Context(), msg)
+	}
+	if err != nil {
+		h.opts.Log.Warn("notice email not sent", "kind", string(kind), "user_id", u.ID, "err", err)
+	}
 }
 
 // signInEmail sends a sign-in code and link. An unknown address gets the

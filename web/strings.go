@@ -119,6 +119,21 @@ var en = map[string]string{
 
 	"message.to_sign_in": "Go to sign in",
 
+	"consent.title":     "Allow access",
+	"consent.asks":      "asks to use your account. It will be able to:",
+	"consent.revocable": "You can remove its access at any time from your account page.",
+	"consent.allow":     "Allow",
+	"consent.deny":      "Deny",
+
+	"device.title":        "Connect a device",
+	"device.intro":        "Enter the code shown on your TV, console or terminal.",
+	"device.code":         "Device code",
+	"device.signed_in_as": "Signed in as %s.",
+	"device.sign_in":      "Sign in and continue",
+	"device.wants":        "wants to use your account on a device.",
+	"device.check":        "Allow it only if you started this yourself and your device shows this code:",
+	"device.able":         "It will be able to:",
+
 	"footer.terms":   "Terms",
 	"footer.privacy": "Privacy",
 	"footer.help":    "Help",

@@ -108,6 +108,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	h := &Handler{opts: opts, pages: pages, mux: http.NewServeMux()}
 	h.routes()
+	opts.Provider.UsePages(h)
 	return h, nil
 }
 

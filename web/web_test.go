@@ -291,6 +291,79 @@ func TestLockoutAfterWrongPasswords(t *testing.T) {
 	}
 	st, body := b.post("/sign-in/password", url.Values{"email": {"locked@example.com"}, "password": {password}})
 	b.want(403, st, body, "locked")
+	// The owner was told once, when the tenth failure locked the account.
+	msgs := s.smtp.Messages()
+	if len(msgs) != 1 || !strings.Contains(strings.ToLower(msgs[0].Subject), "locked") || msgs[0].To[0] != "locked@example.com" {
+		t.Fatalf("emails after the lock: %+v", msgs)
+	}
+}
+
+// A password used from a browser Usher has not seen before is reported to
+// the owner; the same browser signing in again is not.
+func TestNewSignInEmail(t *testing.T) {
+	s := startSite(t)
+	if _, err := s.Users.Create(context.Background(), usersNew("mary@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	b := s.browser(t)
+	b.get("/sign-in")
+	st, body := b.post("/sign-in/password", url.Values{"email": {"mary@example.com"}, "password": {password}})
+	b.want(200, st, body, "Your account")
+	m := s.smtp.WaitFor(t, 1)[0]
+	if m.To[0] != "mary@example.com" || !strings.Contains(m.Text, "127.0.0.1") {
+		t.Fatalf("new sign-in email: %s %s", m.Subject, m.Text)
+	}
+	b.post("/sign-out", url.Values{})
+	b.get("/sign-in")
+	st, body = b.post("/sign-in/password", url.Values{"email": {"mary@example.com"}, "password": {password}})
+	b.want(200, st, body, "Your account")
+	if n := len(s.smtp.Messages()); n != 1 {
+		t.Fatalf("%d emails, want 1: the second sign-in came from a known browser", n)
+	}
+}
+
+// The provider's own pages (consent, sign-out confirmation) are drawn by
+// the hosted pages, in the same look, and still work.
+func TestProviderPagesInTheHostedLook(t *testing.T) {
+	s := startSite(t)
+	ctx := context.Background()
+	if _, err := s.Users.Create(ctx, usersNew("third@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	const redirect = "https://printer.example.com/callback"
+	c := &storage.Client{Name: "Photo Printer", RedirectURIs: []string{redirect}}
+	secret, err := s.Clients.Create(ctx, c, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Created first-party by default; made third-party as an operator would.
+	c.FirstParty = false
+	if err := s.Store.UpdateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	cfg := oauth2.Config{ClientID: c.ID, ClientSecret: secret, RedirectURL: redirect, Scopes: []string{"openid", "email"},
+		Endpoint: oauth2.Endpoint{AuthURL: s.URL + "/authorize", TokenURL: s.URL + "/oauth/token"}}
+	b := s.browser(t)
+	st, body := b.get(cfg.AuthCodeURL("x", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	b.want(200, st, body, "to continue to Photo Printer")
+	ar := regexp.MustCompile(`name="ar" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	st, body = b.post("/sign-in/password", url.Values{"email": {"third@example.com"}, "password": {password}, "ar": {ar}})
+	b.want(200, st, body, "/assets/usher.css", "Photo Printer", "asks to use your account", "See your email address", `action="/consent"`)
+	id := regexp.MustCompile(`name="authRequestID" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	st, _ = b.post("/consent", url.Values{"authRequestID": {id}, "decision": {"allow"}})
+	if st != http.StatusFound || !strings.HasPrefix(b.url, redirect) {
+		t.Fatalf("consent ended with %d at %s", st, b.url)
+	}
+
+	// RP-initiated logout without an id_token_hint asks first.
+	st, body = b.get("/end_session")
+	b.want(200, st, body, "/assets/usher.css", "Sign out of this browser?", `action="/logout"`)
+	st, body = b.post("/logout", url.Values{
+		"redirect": {regexp.MustCompile(`name="redirect" value="([^"]+)"`).FindStringSubmatch(body)[1]},
+		"sig":      {regexp.MustCompile(`name="sig" value="([^"]+)"`).FindStringSubmatch(body)[1]}})
+	b.want(200, st, body, "You are signed out.")
+	st, body = b.get("/account")
+	b.want(200, st, body, `action="/sign-in"`)
 }
 
 // An application signs a user in through the pages, with go-oidc and
