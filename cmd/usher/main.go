@@ -27,8 +27,12 @@ Usage:
                                          start a key rotation
   usher keys retire KID                  stop signing with a key
   usher keys rewrap                      re-seal secrets under a new master key
-  usher users create --email E --password P [--name N]
+  usher users create --email E --password P [--name N] [--email-verified]
                                          create a user (prints it as JSON)
+  usher users consents USER_ID           list the apps a user allowed
+  usher users revoke-consent USER_ID CLIENT_ID
+                                         withdraw a consent and its tokens
+  usher users unlock USER_ID             lift a lockout
   usher clients create --name N --redirect-uri URI [...]
                                          register an app (prints client_id and,
                                          once, client_secret)

@@ -165,13 +165,22 @@ func printWelcome(w io.Writer, cfg config.Config, addr, data, schema, masterKey 
   Master key  %s
   Discovery   %s/.well-known/openid-configuration
   Health      %s/healthz and %s/readyz
+  Sign up     %s/sign-up   (profile at %s/account)%s
 
   Try it: usher users create --email you@example.com --password-stdin
          usher clients create --name "My app" --redirect-uri http://localhost:3000/callback
   Configure with --config usher.yaml or USHER_* variables (see the README).
   Stop with Ctrl-C.
 
-`, mode, cfg.Issuer, addr, data, schema, masterKey, cfg.Issuer, cfg.Issuer, cfg.Issuer)
+`, mode, cfg.Issuer, addr, data, schema, masterKey, cfg.Issuer, cfg.Issuer, cfg.Issuer, cfg.Issuer, cfg.Issuer, mailLine(cfg))
+}
+
+// mailLine says where emails go, for the welcome text.
+func mailLine(cfg config.Config) string {
+	if cfg.SMTP.Host != "" {
+		return "\n  Email       through " + cfg.SMTP.Host
+	}
+	return "\n  Email       not sent: read it at " + cfg.Issuer + "/dev/mail (no smtp.host set)"
 }
 
 // cleanExpired deletes expired sessions, codes and tokens every interval
@@ -186,7 +195,8 @@ func cleanExpired(ctx context.Context, db storage.Cleaner, interval time.Duratio
 			log.Error("deleting expired records", "err", err)
 		case n != (storage.CleanupCounts{}):
 			log.Info("deleted expired records", "sessions", n.Sessions, "auth_requests", n.AuthRequests,
-				"refresh_tokens", n.RefreshTokens, "access_tokens", n.AccessTokens, "device_authorizations", n.DeviceAuthorizations)
+				"refresh_tokens", n.RefreshTokens, "access_tokens", n.AccessTokens, "device_authorizations", n.DeviceAuthorizations,
+				"rate_limits", n.RateLimits, "email_challenges", n.EmailChallenges)
 		}
 		select {
 		case <-ctx.Done():
