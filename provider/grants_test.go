@@ -226,6 +226,23 @@ func TestClientCredentialsIntrospectionAndRevocation(t *testing.T) {
 	if err != nil || !resp.Active || resp.ClientID != id || resp.Subject != id || strings.Join(resp.Scope, " ") != "reports:read" {
 		t.Fatalf("introspection = %+v, %v", resp, err)
 	}
+	// client_secret_post works at introspection too; a wrong secret there
+	// is invalid_client.
+	for _, c := range []struct {
+		secret string
+		status int
+		want   string
+	}{{secret, http.StatusOK, `"active":true`}, {"usec_wrong", http.StatusUnauthorized, "invalid_client"}} {
+		r, err := http.PostForm(u.URL+"/oauth/introspect", url.Values{"token": {tok.AccessToken}, "client_id": {id}, "client_secret": {c.secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != c.status || !strings.Contains(string(body), c.want) {
+			t.Fatalf("introspection with client_secret_post (%s): %d %s", c.secret, r.StatusCode, body)
+		}
+	}
 	// Revoked with zitadel's rp, it introspects inactive.
 	party, err := rp.NewRelyingPartyOIDC(ctx, u.URL, id, secret, "", nil)
 	if err != nil {
