@@ -34,7 +34,7 @@ type EmailChallenge struct {
 	// user where a link opened elsewhere was requested from.
 	IPAddress string
 	UserAgent string
-	Attempts  int // wrong codes entered so far
+	Attempts  int // codes tried so far
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time // zero until used or superseded
@@ -53,9 +53,12 @@ type EmailChallenges interface {
 	CreateEmailChallenge(ctx context.Context, c *EmailChallenge) error
 	GetEmailChallenge(ctx context.Context, id string) (*EmailChallenge, error)
 	GetEmailChallengeByLinkHash(ctx context.Context, linkHash []byte) (*EmailChallenge, error)
-	// AddEmailChallengeAttempt counts one wrong code and returns the new
-	// count.
-	AddEmailChallengeAttempt(ctx context.Context, id string) (int, error)
+	// TakeEmailChallengeAttempt claims one try of a code before it is
+	// compared, and returns the tries made, this one included. It succeeds
+	// only while the challenge is unused, unexpired at now and has had
+	// fewer than max tries, so concurrent guesses cannot exceed max:
+	// otherwise ErrConflict (ErrNotFound when there is no such challenge).
+	TakeEmailChallengeAttempt(ctx context.Context, id string, max int, now time.Time) (int, error)
 	// UseEmailChallenge marks the challenge used at at. It succeeds once,
 	// and only while the challenge is unused and unexpired at at: otherwise
 	// ErrConflict (ErrNotFound when there is no such challenge).

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/usher-id/usher/storage"
 )
@@ -202,6 +203,11 @@ func (s *Service) whichTaken(ctx context.Context, email, username string, confli
 // sign-in, rows an attacker could multiply or make every replica contend
 // for.
 func (s *Service) Authenticate(ctx context.Context, email, password string) (*storage.User, error) {
+	if !utf8.ValidString(email) || strings.ContainsRune(email, 0) || len(email) > MaxEmailLength {
+		// No account has such an address, and some databases refuse to
+		// even look it up.
+		email = ""
+	}
 	u, err := s.store.GetUserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("users: authenticate: %w", err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,8 +122,8 @@ func challengeMissing(t *testing.T, s storage.Storage) {
 	wantErr(t, err, storage.ErrNotFound, "GetEmailChallenge of an unknown ID")
 	_, err = s.GetEmailChallengeByLinkHash(ctx, randomBytes(32))
 	wantErr(t, err, storage.ErrNotFound, "GetEmailChallengeByLinkHash of an unknown hash")
-	_, err = s.AddEmailChallengeAttempt(ctx, missing)
-	wantErr(t, err, storage.ErrNotFound, "AddEmailChallengeAttempt of an unknown ID")
+	_, err = s.TakeEmailChallengeAttempt(ctx, missing, 5, now())
+	wantErr(t, err, storage.ErrNotFound, "TakeEmailChallengeAttempt of an unknown ID")
 	wantErr(t, s.UseEmailChallenge(ctx, missing, now()), storage.ErrNotFound, "UseEmailChallenge of an unknown ID")
 	n, err := s.SupersedeEmailChallenges(ctx, storage.NewID(storage.PrefixUser), storage.ChallengeSignIn, now())
 	must(t, err, "SupersedeEmailChallenges of an unknown user")
@@ -294,31 +295,49 @@ func challengeAttempts(t *testing.T, s storage.Storage) {
 	u := createUser(t, s)
 	c := createChallenge(t, s, u, storage.ChallengeSignIn)
 	other := createChallenge(t, s, u, storage.ChallengeVerifyEmail)
+	at := c.CreatedAt
 	for want := 1; want <= 3; want++ {
-		got, err := s.AddEmailChallengeAttempt(t.Context(), c.ID)
-		must(t, err, "AddEmailChallengeAttempt")
-		eq(t, "AddEmailChallengeAttempt", got, want)
+		got, err := s.TakeEmailChallengeAttempt(t.Context(), c.ID, 20, at)
+		must(t, err, "TakeEmailChallengeAttempt")
+		eq(t, "TakeEmailChallengeAttempt", got, want)
 	}
 	eq(t, "Attempts", getChallenge(t, s, c.ID).Attempts, 3)
 	eq(t, "Attempts of another challenge", getChallenge(t, s, other.ID).Attempts, 0)
 
-	// Concurrent wrong codes are each counted, and each sees its own count.
-	counts := make([]int, 10)
-	errs := race(len(counts), func(i int) (err error) {
-		counts[i], err = s.AddEmailChallengeAttempt(t.Context(), c.ID)
+	// Concurrent guesses never get past the limit: of 10 at once with 5
+	// tries left, exactly 5 are let through, each with its own count.
+	var counts []int
+	var mu sync.Mutex
+	errs := race(10, func(int) error {
+		n, err := s.TakeEmailChallengeAttempt(t.Context(), c.ID, 8, at)
+		if err == nil {
+			mu.Lock()
+			counts = append(counts, n)
+			mu.Unlock()
+		}
 		return err
 	})
+	refused := 0
 	for _, err := range errs {
-		must(t, err, "concurrent AddEmailChallengeAttempt")
+		if err != nil {
+			wantErr(t, err, storage.ErrConflict, "a try past the limit")
+			refused++
+		}
 	}
 	slices.Sort(counts)
-	if want := []int{4, 5, 6, 7, 8, 9, 10, 11, 12, 13}; !slices.Equal(counts, want) {
-		t.Errorf("counts returned to concurrent attempts = %v, want %v", counts, want)
+	if want := []int{4, 5, 6, 7, 8}; !slices.Equal(counts, want) || refused != 5 {
+		t.Errorf("tries let through = %v (%d refused), want %v and 5 refused", counts, refused, want)
 	}
-	eq(t, "Attempts after concurrent attempts", getChallenge(t, s, c.ID).Attempts, 13)
-	// The count is kept once the challenge is used.
-	must(t, s.UseEmailChallenge(t.Context(), c.ID, c.CreatedAt), "UseEmailChallenge")
-	eq(t, "Attempts after use", getChallenge(t, s, c.ID).Attempts, 13)
+	eq(t, "Attempts after concurrent tries", getChallenge(t, s, c.ID).Attempts, 8)
+
+	// No tries once used or expired.
+	fresh := createChallenge(t, s, u, storage.ChallengeResetPassword)
+	_, err := s.TakeEmailChallengeAttempt(t.Context(), fresh.ID, 5, fresh.ExpiresAt)
+	wantErr(t, err, storage.ErrConflict, "a try at expiry")
+	must(t, s.UseEmailChallenge(t.Context(), fresh.ID, fresh.CreatedAt), "UseEmailChallenge")
+	_, err = s.TakeEmailChallengeAttempt(t.Context(), fresh.ID, 5, fresh.CreatedAt)
+	wantErr(t, err, storage.ErrConflict, "a try of a used challenge")
+	eq(t, "Attempts after refused tries", getChallenge(t, s, fresh.ID).Attempts, 0)
 }
 
 func challengeUseOnce(t *testing.T, s storage.Storage) {

@@ -77,12 +77,20 @@ func (s *Store) GetEmailChallengeByLinkHash(ctx context.Context, linkHash []byte
 	return c, s.d.MapError(err)
 }
 
-// AddEmailChallengeAttempt implements storage.EmailChallenges in one
-// statement, so concurrent wrong codes are all counted.
-func (s *Store) AddEmailChallengeAttempt(ctx context.Context, id string) (int, error) {
+// TakeEmailChallengeAttempt implements storage.EmailChallenges in one
+// conditional UPDATE: the limit is checked and the try counted together.
+func (s *Store) TakeEmailChallengeAttempt(ctx context.Context, id string, max int, now time.Time) (int, error) {
 	var n int
-	err := s.queryRow(ctx, `UPDATE email_challenges SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts`, []any{id}, &n)
-	return n, err
+	err := s.queryRow(ctx, `UPDATE email_challenges SET attempts = attempts + 1
+		WHERE id = $1 AND used_at IS NULL AND expires_at > $2 AND attempts < $3 RETURNING attempts`, []any{id, s.t(now), max}, &n)
+	if !errors.Is(err, storage.ErrNotFound) {
+		return n, err
+	}
+	var exists int
+	if err := s.queryRow(ctx, `SELECT 1 FROM email_challenges WHERE id = $1`, []any{id}, &exists); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("%w: the email challenge is used up, superseded or has expired", storage.ErrConflict)
 }
 
 // UseEmailChallenge implements storage.EmailChallenges with a
