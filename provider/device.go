@@ -410,7 +410,8 @@ var scopeText = map[string]string{
 	oidc.ScopeOfflineAccess: "Stay signed in until you sign it out",
 }
 
-func describeScopes(scopes []string) []string {
+// DescribeScopes says in words what each scope lets an application do.
+func DescribeScopes(scopes []string) []string {
 	out := make([]string, 0, len(scopes))
 	for _, s := range scopes {
 		if t, ok := scopeText[s]; ok {
@@ -561,7 +562,7 @@ func (p *Provider) deviceConfirm(w http.ResponseWriter, r *http.Request, d *stor
 		data.ClientName = c.c.Name
 	}
 	data.UserCode = p.formatUserCode(d.UserCode)
-	data.Scopes = describeScopes(d.Scopes)
+	data.Scopes = DescribeScopes(d.Scopes)
 	p.renderDevice(w, r, http.StatusOK, "device_confirm", data)
 }
 

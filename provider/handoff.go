@@ -15,9 +15,34 @@ import (
 // browser sessions; these methods are their hand-off with the provider, so
 // that one session cookie serves single sign-on and the pages alike.
 
-// Session returns the browser's live session, or nil.
+// touchEvery bounds how often using the pages writes a session's last
+// activity: often enough for the idle timeout, rarely enough to cost
+// nothing.
+const touchEvery = time.Minute
+
+// Session returns the browser's live session, or nil. Using the pages
+// counts as activity, so a user active on them is not signed out for
+// being idle.
 func (p *Provider) Session(r *http.Request) *storage.Session {
-	return p.currentSession(r.Context(), r)
+	s := p.currentSession(r.Context(), r)
+	if s == nil {
+		return nil
+	}
+	if now := p.opts.Now().UTC(); now.Sub(s.LastActiveAt) >= touchEvery {
+		if err := p.opts.Store.TouchSession(r.Context(), s.ID, now, s.ExpiresAt); err != nil {
+			p.opts.Log.Warn("touch session", "err", err)
+		} else {
+			s.LastActiveAt = now
+		}
+	}
+	return s
+}
+
+// SessionLive reports whether s may still be used: not revoked, before
+// its absolute end, and not idle for longer than the idle timeout.
+func (p *Provider) SessionLive(s *storage.Session) bool {
+	now := p.opts.Now()
+	return s.Active(now) && now.Sub(s.LastActiveAt) <= p.opts.SessionIdle
 }
 
 // SignIn starts a new browser session for u, authenticated by the methods

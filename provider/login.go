@@ -84,7 +84,7 @@ func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, na
 	if p.pages != nil {
 		p.pages.RenderProviderPage(w, r, status, Page{Name: name, Title: d.Title, Error: d.Error, Message: d.Message, CSRF: d.CSRF,
 			AuthRequestID: d.AuthRequestID, Email: d.Email, Redirect: d.Redirect, Sig: d.Sig, ClientName: d.ClientName,
-			Scopes: describeScopes(d.Scopes)})
+			Scopes: DescribeScopes(d.Scopes)})
 		return
 	}
 	pageHeaders(w, status)
