@@ -36,9 +36,8 @@ func (h *Handler) accountView(r *http.Request, s *storage.Session, u *storage.Us
 	if err != nil {
 		return nil, err
 	}
-	now := h.opts.Now()
 	for _, x := range sessions {
-		if !x.Active(now) {
+		if !h.opts.Provider.SessionLive(x) {
 			continue
 		}
 		v.Sessions = append(v.Sessions, sessionView{ID: x.ID, Device: describeDevice(x.UserAgent), IPAddress: x.IPAddress,
@@ -49,7 +48,7 @@ func (h *Handler) accountView(r *http.Request, s *storage.Session, u *storage.Us
 		return nil, err
 	}
 	for _, c := range consents {
-		cv := consentView{ClientID: c.ClientID, ClientName: c.ClientID, Scopes: c.Scopes}
+		cv := consentView{ClientID: c.ClientID, ClientName: c.ClientID, Scopes: provider.DescribeScopes(c.Scopes)}
 		if cl, err := h.opts.Store.GetClient(ctx, c.ClientID); err == nil {
 			cv.ClientName = cl.Name
 		}
@@ -67,13 +66,14 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// Notices come by key only, so a crafted link cannot put words on the page.
-	if key := r.URL.Query().Get("notice"); key != "" {
+	// Notices come by key only, and only the page's own keys, so a
+	// crafted link cannot put words on the page.
+	switch key := r.URL.Query().Get("notice"); {
+	case key == "link.app_other":
+		v.Notice = t(key)
+	case key == "verify.done" || strings.HasPrefix(key, "account."):
 		if _, ok := en[key]; ok {
-			v.Notice = t(key)
-			if key == "link.app_other" {
-				v.Notice = tf(key, r.URL.Query().Get("app"))
-			}
+			v.Success = t(key)
 		}
 	}
 	h.render(w, r, http.StatusOK, "account", v)
@@ -101,9 +101,16 @@ func (h *Handler) profileSubmit(w http.ResponseWriter, r *http.Request) error {
 	if u == nil || err != nil {
 		return err
 	}
-	err = h.opts.Users.UpdateProfile(r.Context(), u.ID, users.Profile{FirstName: strings.TrimSpace(r.PostFormValue("first_name")),
+	p := users.Profile{FirstName: strings.TrimSpace(r.PostFormValue("first_name")),
 		LastName: strings.TrimSpace(r.PostFormValue("last_name")), Username: strings.TrimSpace(r.PostFormValue("username")),
-		ImageURL: strings.TrimSpace(r.PostFormValue("image_url"))})
+		ImageURL: strings.TrimSpace(r.PostFormValue("image_url"))}
+	switch {
+	case h.opts.RequireName && (p.FirstName == "" || p.LastName == ""):
+		return h.accountAgain(w, r, s, u, http.StatusBadRequest, t("signup.name_required"))
+	case h.opts.RequireUsername && p.Username == "":
+		return h.accountAgain(w, r, s, u, http.StatusBadRequest, t("signup.username_required"))
+	}
+	err = h.opts.Users.UpdateProfile(r.Context(), u.ID, p)
 	var invalid *users.ValidationError
 	switch {
 	case errors.Is(err, users.ErrUsernameTaken):
@@ -120,6 +127,13 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request) error {
 	s, u, err := h.signedInUser(w, r)
 	if u == nil || err != nil {
 		return err
+	}
+	// A locked account's password is not checked here either: a stolen
+	// session must not be a way around the lockout.
+	if until, locked, err := h.opts.Users.CheckLocked(r.Context(), u.ID); err != nil {
+		return err
+	} else if locked {
+		return failure(http.StatusForbidden, lockedMessage(until))
 	}
 	if err := h.checkNewPassword(r.PostFormValue("password")); err != nil {
 		return h.accountAgain(w, r, s, u, http.StatusBadRequest, err.Error())
@@ -151,8 +165,18 @@ func (h *Handler) emailAdd(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return h.accountAgain(w, r, s, u, http.StatusBadRequest, err.Error())
 	}
-	if h.limited(ctx, "email-to:"+email, emailsPerAddress) {
+	if _, own := addressOf(u, email); own {
+		return h.accountAgain(w, r, s, u, http.StatusConflict, t("account.email_yours"))
+	}
+	if len(u.Emails) >= maxEmailsPerUser {
+		return h.accountAgain(w, r, s, u, http.StatusBadRequest, t("account.too_many_emails"))
+	}
+	if h.limited(ctx, "email-ip:"+h.opts.Provider.ClientIP(r), emailsPerIP) || h.limited(ctx, "email-user:"+u.ID, emailsPerAddress) ||
+		h.limited(ctx, emailKey(email), emailsPerAddress) {
 		return slowDown()
+	}
+	if err := h.releaseUnverifiedClaim(ctx, email); err != nil {
+		return err
 	}
 	addr := &storage.EmailAddress{Email: email}
 	err = h.opts.Store.AddEmail(ctx, u.ID, addr)
@@ -172,6 +196,7 @@ func (h *Handler) emailAdd(w http.ResponseWriter, r *http.Request) error {
 
 // ownEmail finds the address the form names among the user's.
 func ownEmail(u *storage.User, id string) (storage.EmailAddress, bool) {
+	id = cleanID(id)
 	i := slices.IndexFunc(u.Emails, func(e storage.EmailAddress) bool { return e.ID == id })
 	if i < 0 {
 		return storage.EmailAddress{}, false
@@ -188,7 +213,7 @@ func (h *Handler) emailVerify(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return failure(http.StatusBadRequest, t("account.unknown_email"))
 	}
-	if h.limited(r.Context(), "email-to:"+addr.Email, emailsPerAddress) {
+	if h.limited(r.Context(), emailKey(addr.Email), emailsPerAddress) {
 		return slowDown()
 	}
 	ch, err := h.issue(w, r, u, addr, storage.ChallengeVerifyEmail, "")
@@ -242,7 +267,7 @@ func (h *Handler) sessionRevoke(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	target, err := h.opts.Store.GetSession(ctx, r.PostFormValue("id"))
+	target, err := h.opts.Store.GetSession(ctx, cleanID(r.PostFormValue("id")))
 	// Another user's session is answered like an unknown one.
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && target.UserID != u.ID) {
 		return done(w, r, "account.session_out")
@@ -272,7 +297,7 @@ func (h *Handler) consentRevoke(w http.ResponseWriter, r *http.Request) error {
 	if u == nil || err != nil {
 		return err
 	}
-	err = provider.RevokeConsent(r.Context(), h.opts.Store, u.ID, r.PostFormValue("client_id"), h.opts.Now())
+	err = provider.RevokeConsent(r.Context(), h.opts.Store, u.ID, cleanID(r.PostFormValue("client_id")), h.opts.Now())
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/storage"
@@ -19,6 +20,8 @@ var (
 	linkPaths = map[string]string{storage.ChallengeSignIn: PathSignIn + "/link", storage.ChallengeVerifyEmail: "/verify/link", storage.ChallengeResetPassword: "/reset/link"}
 	mailKinds = map[string]mail.Kind{storage.ChallengeSignIn: mail.SignIn, storage.ChallengeVerifyEmail: mail.VerifyEmail, storage.ChallengeResetPassword: mail.ResetPassword}
 	titles    = map[string]string{storage.ChallengeSignIn: "signin.check_email", storage.ChallengeVerifyEmail: "verify.title", storage.ChallengeResetPassword: "reset.title"}
+	// The link pages come after the email was opened.
+	linkTitles = map[string]string{storage.ChallengeSignIn: "link.confirm_sign_in", storage.ChallengeVerifyEmail: "verify.title", storage.ChallengeResetPassword: "reset.title"}
 )
 
 func codePagePath(purpose, id, email string) string {
@@ -82,17 +85,18 @@ func (h *Handler) codePage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// codeSubmit checks a typed code. A wrong code counts against the
-// challenge (a few, then it is used up), against the network address, and,
-// for sign-in, against the account's lockout.
+// codeSubmit checks a typed code. Every try is counted before the code is
+// compared, in the same statement that checks the limit, so guesses sent
+// at once cannot get past it: a few per challenge (then it is used up),
+// a bounded number per network address, and, for sign-in, wrong codes
+// count toward the account's lockout.
 func (h *Handler) codeSubmit(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	purpose := purposeOf(r.URL.Path)
-	ipKey := "login-failures-ip:" + h.opts.Provider.ClientIP(r)
-	if h.over(ctx, ipKey, failuresPerIP) {
+	if h.limited(ctx, "code-ip:"+h.opts.Provider.ClientIP(r), failuresPerIP) {
 		return slowDown()
 	}
-	id := r.PostFormValue("ch")
+	id := cleanID(r.PostFormValue("ch"))
 	code := strings.ReplaceAll(strings.TrimSpace(r.PostFormValue("code")), " ", "")
 	again := func(status int, msg string) error {
 		h.render(w, r, status, "code", &view{Title: t(titles[purpose]), Purpose: purpose, Challenge: id, Action: r.URL.RequestURI(),
@@ -101,14 +105,13 @@ func (h *Handler) codeSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	ch, err := h.opts.Store.GetEmailChallenge(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && (ch.Purpose != purpose || !ch.Usable(h.opts.Now()))) {
-		h.limited(ctx, ipKey, failuresPerIP)
 		return again(http.StatusUnauthorized, t("code.wrong"))
 	}
 	if err != nil {
 		return err
 	}
 	if purpose == storage.ChallengeResetPassword {
-		// A password the rules refuse must not use up the code.
+		// A password the rules refuse must not use up a try.
 		if err := h.checkNewPassword(r.PostFormValue("password")); err != nil {
 			return again(http.StatusBadRequest, err.Error())
 		}
@@ -120,31 +123,42 @@ func (h *Handler) codeSubmit(w http.ResponseWriter, r *http.Request) error {
 			return failure(http.StatusForbidden, lockedMessage(until))
 		}
 	}
-	if len(code) != 6 || subtle.ConstantTimeCompare(h.codeHash(ch.ID, code), ch.CodeHash) != 1 {
-		h.limited(ctx, ipKey, failuresPerIP)
-		n, err := h.opts.Store.AddEmailChallengeAttempt(ctx, ch.ID)
+	tries, err := h.opts.Store.TakeEmailChallengeAttempt(ctx, ch.ID, wrongCodesPerEmail, h.opts.Now())
+	if errors.Is(err, storage.ErrConflict) {
+		return again(http.StatusUnauthorized, t("code.too_many"))
+	}
+	if err != nil {
+		return err
+	}
+	if len(code) == 6 && subtle.ConstantTimeCompare(h.codeHash(ch.ID, code), ch.CodeHash) == 1 {
+		return h.answer(w, r, ch, true)
+	}
+	if purpose == storage.ChallengeSignIn {
+		until, err := h.opts.Users.RecordFailedAttempt(ctx, ch.UserID)
 		if err != nil {
 			return err
 		}
-		if purpose == storage.ChallengeSignIn {
-			until, err := h.opts.Users.RecordFailedAttempt(ctx, ch.UserID)
-			if err != nil {
-				return err
+		if !until.IsZero() {
+			if u, err := h.opts.Store.GetUser(ctx, ch.UserID); err == nil {
+				h.notifyLocked(r, u, until)
 			}
-			if !until.IsZero() {
-				if u, err := h.opts.Store.GetUser(ctx, ch.UserID); err == nil {
-					h.notifyLocked(r, u, until)
-				}
-				return failure(http.StatusForbidden, lockedMessage(until))
-			}
+			return failure(http.StatusForbidden, lockedMessage(until))
 		}
-		if n >= wrongCodesPerEmail {
-			_ = h.opts.Store.UseEmailChallenge(ctx, ch.ID, h.opts.Now())
-			return again(http.StatusUnauthorized, t("code.too_many"))
-		}
-		return again(http.StatusUnauthorized, t("code.wrong"))
 	}
-	return h.answer(w, r, ch, true)
+	if tries >= wrongCodesPerEmail {
+		_ = h.opts.Store.UseEmailChallenge(ctx, ch.ID, h.opts.Now())
+		return again(http.StatusUnauthorized, t("code.too_many"))
+	}
+	return again(http.StatusUnauthorized, t("code.wrong"))
+}
+
+// cleanID returns s when it could be a record ID, else "": IDs come from
+// forms, and some databases refuse bytes such as NUL outright.
+func cleanID(s string) string {
+	if len(s) > 64 || !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		return ""
+	}
+	return s
 }
 
 // linkPage shows what an emailed link will do. Opening the link changes
@@ -159,7 +173,7 @@ func (h *Handler) linkPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := &view{Title: t(titles[purpose]), Purpose: purpose, Token: token, Action: r.URL.Path, MaskedEmail: maskEmail(ch.Email)}
+	v := &view{Title: t(linkTitles[purpose]), Purpose: purpose, Token: token, Action: r.URL.Path, MaskedEmail: maskEmail(ch.Email)}
 	if !sameBrowser(r, ch.BrowserHash) && purpose == storage.ChallengeSignIn {
 		v.Elsewhere = tf("link.elsewhere", describeDevice(ch.UserAgent), ch.IPAddress)
 	}
@@ -219,9 +233,13 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ch *storage.Ema
 		if err := h.opts.Users.SetPassword(ctx, u.ID, r.PostFormValue("password")); err != nil {
 			return err
 		}
-		// Whoever knew the old password is signed out everywhere, and the
-		// lock their guesses caused is lifted for the owner.
+		// Whoever knew the old password is signed out everywhere (apps'
+		// refresh tokens included), and the lock their guesses caused is
+		// lifted for the owner.
 		if _, err := h.opts.Store.RevokeUserSessions(ctx, u.ID, "", now); err != nil {
+			return err
+		}
+		if _, err := h.opts.Store.RevokeRefreshTokens(ctx, u.ID, "", now); err != nil {
 			return err
 		}
 		if _, err := h.opts.Store.SupersedeEmailChallenges(ctx, u.ID, storage.ChallengeSignIn, now); err != nil {
@@ -234,6 +252,15 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ch *storage.Ema
 	case storage.ChallengeVerifyEmail:
 		if s := h.opts.Provider.Session(r); s != nil && s.UserID == u.ID {
 			http.Redirect(w, r, PathAccount+"?notice=verify.done", http.StatusSeeOther)
+			return nil
+		}
+		// Proving an address added on the account page proves only that
+		// address: it signs nobody in, or a mistyped address would hand
+		// the account to its holder. Proving the primary address (at
+		// sign-up) signs in, since whoever holds it could reset the
+		// password anyway.
+		if u.PrimaryEmail().ID != ch.EmailID {
+			h.render(w, r, http.StatusOK, "message", &view{Title: t("verify.title"), Success: t("verify.done")})
 			return nil
 		}
 		return h.signedIn(w, r, u, []string{"otp"}, ch.AuthRequestID, sameBrowser)

@@ -27,6 +27,7 @@ type view struct {
 	CSRF    string
 	Error   string
 	Notice  string
+	Success string
 	Request *pendingView // the application the user is signing in to
 
 	// Form values shown again after a mistake, and prefills.
@@ -52,6 +53,7 @@ type view struct {
 type pendingView struct {
 	ID         string
 	ClientName string
+	LoginHint  string
 }
 
 type sessionView struct {
@@ -151,11 +153,12 @@ func assetHandler() http.Handler {
 	})
 }
 
-// maskEmail shows enough of an address for its owner to recognise it.
+// maskEmail shows enough of an address for its owner to recognise it, and
+// nothing for what is not an address (it comes from the URL).
 func maskEmail(e string) string {
 	local, domain, ok := strings.Cut(e, "@")
-	if !ok || local == "" {
-		return e
+	if !ok || local == "" || domain == "" || len(e) > 254 || strings.ContainsAny(e, " <>\"") {
+		return t("code.your_address")
 	}
 	if len(local) <= 2 {
 		return local[:1] + "…@" + domain

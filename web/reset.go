@@ -22,20 +22,17 @@ func (h *Handler) resetRequest(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusBadRequest, "reset", &view{Title: t("reset.title"), Request: h.pending(r), Email: r.PostFormValue("email"), Error: err.Error()})
 		return nil
 	}
-	if h.limited(ctx, "email-ip:"+h.opts.Provider.ClientIP(r), emailsPerIP) || h.limited(ctx, "email-to:"+email, emailsPerAddress) {
+	if h.limited(ctx, "email-ip:"+h.opts.Provider.ClientIP(r), emailsPerIP) || h.limited(ctx, emailKey(email), emailsPerAddress) {
 		return slowDown()
 	}
-	u, err := h.opts.Store.GetUserByEmail(ctx, email)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Banned) {
+	h.browserID(w, r)
+	u, addr, err := h.owner(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) {
 		http.Redirect(w, r, codePagePath(storage.ChallengeResetPassword, storage.NewID(storage.PrefixChallenge), email), http.StatusSeeOther)
 		return nil
 	}
 	if err != nil {
 		return err
-	}
-	addr, ok := addressOf(u, email)
-	if !ok {
-		return failure(http.StatusBadRequest, t("account.unknown_email"))
 	}
 	ch, err := h.issue(w, r, u, addr, storage.ChallengeResetPassword, r.PostFormValue("ar"))
 	if err != nil {

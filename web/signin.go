@@ -2,9 +2,11 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ const (
 	signUpsPerIP       = 10
 	identifiesPerIP    = 100
 	wrongCodesPerEmail = 5 // per challenge: then it is used up
+	maxEmailsPerUser   = 10
 )
 
 // pending returns the authorization request named by the ar parameter,
@@ -36,7 +39,7 @@ func (h *Handler) pending(r *http.Request) *pendingView {
 	if p == nil {
 		return nil
 	}
-	return &pendingView{ID: p.ID, ClientName: p.ClientName}
+	return &pendingView{ID: p.ID, ClientName: p.ClientName, LoginHint: p.LoginHint}
 }
 
 // limited counts one event for key and reports whether the window now
@@ -60,6 +63,10 @@ func (h *Handler) over(ctx context.Context, key string, max int) bool {
 	return n >= max
 }
 
+// emailKey is the rate-limit key of an address: one mailbox, whatever the
+// letter case it is typed in.
+func emailKey(email string) string { return "email-to:" + strings.ToLower(email) }
+
 func slowDown() error { return failure(http.StatusTooManyRequests, t("limit.slow_down")) }
 
 func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) error {
@@ -70,7 +77,7 @@ func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := &view{Title: t("signin.title"), Request: req, Email: r.URL.Query().Get("email")}
 	if req != nil && v.Email == "" {
-		v.Email = h.opts.Provider.Pending(r, req.ID).LoginHint
+		v.Email = req.LoginHint
 	}
 	h.render(w, r, http.StatusOK, "signin", v)
 	return nil
@@ -102,7 +109,6 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
 		return slowDown()
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
-	_, seenBefore := r.Cookie(browserCookie)
 	u, err := h.opts.Users.Authenticate(ctx, email, r.PostFormValue("password"))
 	var locked *users.LockedError
 	switch {
@@ -127,14 +133,35 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
 		return nil
 	}
-	if seenBefore != nil {
-		// A password used from a browser Usher has not seen before: the
-		// owner hears of it, in case it was not them.
+	if !h.seenBefore(r, u.ID) {
+		// A password used from a browser this account has not signed in
+		// from before: the owner hears of it, in case it was not them.
 		h.notify(r, u, mail.NewSignIn, mail.Data{UserAgent: describeDevice(r.UserAgent()), IPAddress: h.opts.Provider.ClientIP(r),
 			When: h.opts.Now(), ResetURL: h.opts.Issuer + "/reset"})
 	}
 	h.browserID(w, r)
 	return h.signedIn(w, r, u, []string{"pwd"}, r.PostFormValue("ar"), true)
+}
+
+// A browser remembers each account that signed in on it with a cookie only
+// Usher can make (a keyed hash of the account ID): a cookie from another
+// account, or a made-up one, does not count.
+func (h *Handler) seenCookie(userID string) (name, value string) {
+	m := hmac.New(sha256.New, h.opts.CodeKey)
+	m.Write([]byte("seen-browser:" + userID))
+	sum := base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return "usher_seen_" + sum[:12], sum
+}
+
+func (h *Handler) seenBefore(r *http.Request, userID string) bool {
+	name, value := h.seenCookie(userID)
+	c, err := r.Cookie(name)
+	return err == nil && hmac.Equal([]byte(c.Value), []byte(value))
+}
+
+func (h *Handler) remember(w http.ResponseWriter, userID string) {
+	name, value := h.seenCookie(userID)
+	h.opts.Provider.SetCookie(w, name, value, 365*24*time.Hour)
 }
 
 // tellIfJustLocked emails the owner of email when the failure just
@@ -180,20 +207,18 @@ func (h *Handler) signInEmail(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return failure(http.StatusBadRequest, err.Error())
 	}
-	if h.limited(ctx, "email-ip:"+h.opts.Provider.ClientIP(r), emailsPerIP) || h.limited(ctx, "email-to:"+email, emailsPerAddress) {
+	if h.limited(ctx, "email-ip:"+h.opts.Provider.ClientIP(r), emailsPerIP) || h.limited(ctx, emailKey(email), emailsPerAddress) {
 		return slowDown()
 	}
-	u, err := h.opts.Store.GetUserByEmail(ctx, email)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Banned) {
+	// Every answer sets the same cookies, known address or not.
+	h.browserID(w, r)
+	u, addr, err := h.owner(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) {
 		http.Redirect(w, r, codePagePath(storage.ChallengeSignIn, storage.NewID(storage.PrefixChallenge), email), http.StatusSeeOther)
 		return nil
 	}
 	if err != nil {
 		return err
-	}
-	addr, ok := addressOf(u, email)
-	if !ok {
-		return failure(http.StatusBadRequest, t("account.unknown_email"))
 	}
 	ch, err := h.issue(w, r, u, addr, storage.ChallengeSignIn, r.PostFormValue("ar"))
 	if err != nil {
@@ -201,6 +226,22 @@ func (h *Handler) signInEmail(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
 	return nil
+}
+
+// owner finds the account an emailed code or link for email may go to: a
+// banned account, or an address another user added but never verified,
+// counts as no account (the unverified claim must not receive the real
+// owner's sign-in or reset emails).
+func (h *Handler) owner(ctx context.Context, email string) (*storage.User, storage.EmailAddress, error) {
+	u, err := h.opts.Store.GetUserByEmail(ctx, email)
+	if err != nil {
+		return nil, storage.EmailAddress{}, err
+	}
+	addr, ok := addressOf(u, email)
+	if !ok || u.Banned || (!addr.Verified && !addr.Primary) {
+		return nil, storage.EmailAddress{}, storage.ErrNotFound
+	}
+	return u, addr, nil
 }
 
 func addressOf(u *storage.User, email string) (storage.EmailAddress, bool) {
@@ -227,13 +268,14 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, u *storage.Us
 	if err != nil {
 		return err
 	}
+	h.remember(w, u.ID)
 	if arID != "" {
 		if p := h.opts.Provider.Pending(r, arID); p != nil {
 			if p.SameBrowser && sameBrowser {
 				h.opts.Provider.Continue(w, r, arID, sess)
 				return nil
 			}
-			http.Redirect(w, r, PathAccount+"?"+url.Values{"notice": {"link.app_other"}, "app": {p.ClientName}}.Encode(), http.StatusSeeOther)
+			http.Redirect(w, r, PathAccount+"?notice=link.app_other", http.StatusSeeOther)
 			return nil
 		}
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -17,10 +18,8 @@ func (h *Handler) signUpPage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	v := &view{Title: t("signup.title"), Request: h.pending(r), Email: q.Get("email"), FirstName: q.Get("first_name"),
 		LastName: q.Get("last_name"), Username: q.Get("username"), RequireName: h.opts.RequireName, RequireUsername: h.opts.RequireUsername}
-	if v.Request != nil && v.Email == "" {
-		if p := h.opts.Provider.Pending(r, v.Request.ID); p != nil && strings.Contains(p.LoginHint, "@") {
-			v.Email = p.LoginHint
-		}
+	if v.Request != nil && v.Email == "" && strings.Contains(v.Request.LoginHint, "@") {
+		v.Email = v.Request.LoginHint
 	}
 	h.render(w, r, http.StatusOK, "signup", v)
 	return nil
@@ -60,8 +59,12 @@ func (h *Handler) signUpSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return again(err.Error())
 	}
-	if h.limited(ctx, "email-to:"+email, emailsPerAddress) {
+	if h.limited(ctx, emailKey(email), emailsPerAddress) {
 		return slowDown()
+	}
+	h.browserID(w, r)
+	if err := h.releaseUnverifiedClaim(ctx, email); err != nil {
+		return err
 	}
 	u, err := h.opts.Users.Create(ctx, nu)
 	var invalid *users.ValidationError
@@ -80,6 +83,25 @@ func (h *Handler) signUpSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
+	return nil
+}
+
+// releaseUnverifiedClaim removes email from another account that added it
+// and never proved it, so an address cannot be kept from its owner by
+// claiming it first.
+func (h *Handler) releaseUnverifiedClaim(ctx context.Context, email string) error {
+	u, err := h.opts.Store.GetUserByEmail(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if addr, ok := addressOf(u, email); ok && !addr.Verified && !addr.Primary {
+		if err := h.opts.Store.DeleteEmail(ctx, u.ID, addr.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
 	return nil
 }
 

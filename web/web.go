@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,8 @@ type Store interface {
 	storage.RateLimits
 	storage.Consents
 	storage.Clients
+	storage.RefreshTokens
+	storage.AccessTokens
 	InTx(ctx context.Context, fn func(tx storage.Tx) error) error
 }
 
@@ -228,7 +231,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.opts.Log.Error("page failed", "path", r.URL.Path, "err", err)
 	}
 	if pe.Status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "60")
+		w.Header().Set("Retry-After", strconv.Itoa(int(limitWindow/time.Second)))
 	}
 	h.render(w, r, pe.Status, "message", &view{Title: t("error.title"), Error: pe.Message})
 }
