@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/usher-id/usher/clients"
+	"github.com/usher-id/usher/internal/ushertest"
+	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/storage"
 )
 
@@ -571,4 +575,32 @@ func TestBrowserResetAndAccountPages(t *testing.T) {
 	b.press(`form[action="/account/delete"] button[type=submit]`, http.StatusBadRequest)
 	b.shows("Type DELETE in capitals")
 	b.shot("delete-mistyped", false)
+}
+
+// The first run on a laptop: no mail server, so the code is read on the
+// development mailbox page, in the same browser.
+func TestBrowserSignUpThroughTheDevMailbox(t *testing.T) {
+	s := ushertest.Start(t, ushertest.Options{Mail: mail.NewMailbox(slog.New(slog.DiscardHandler))})
+	b := openBrowser(t)
+
+	b.open(s.URL+"/sign-up", 200)
+	b.fill("#email", "laptop@example.com")
+	b.fill("#password", "a long laptop passphrase")
+	b.press(`form[action="/sign-up"] button[type=submit]`, 200)
+	b.shows("Verify your email")
+	verify := b.url()
+
+	b.open(s.URL+"/dev/mail", 200)
+	b.shows("laptop@example.com")
+	b.shot("dev-mailbox", true)
+	code := regexp.MustCompile(`\b\d{6}\b`).FindString(b.text())
+	if code == "" {
+		t.Fatalf("no code on the mailbox page: %s", b.text())
+	}
+
+	b.open(verify, 200)
+	b.fill("#code", code)
+	b.press(`form[action^="/verify"] button[type=submit]`, 200)
+	b.at(s.URL + "/account")
+	b.shows("Your account", "laptop@example.com", "Verified")
 }

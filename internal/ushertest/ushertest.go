@@ -109,6 +109,9 @@ func Start(tb testing.TB, opts Options) *Usher {
 	}
 	wo := web.Options{Issuer: issuer, Store: store, Users: u.Users, Provider: u.Provider, Mail: opts.Mail, CodeKey: codeKey,
 		Brand: web.Brand{ProductName: "Usher", PrimaryColor: "#4f46e5"}, SignUp: true, Now: u.Clock.Now, Log: log}
+	if box, ok := opts.Mail.(*mail.Mailbox); ok {
+		wo.Mailbox = box // served at /dev/mail, as in development
+	}
 	if opts.Pages != nil {
 		opts.Pages(&wo)
 	}
