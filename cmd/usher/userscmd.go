@@ -86,16 +86,11 @@ func usersCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		return err
 	}
 
-	cfg, err := config.Load(*cfgPath, environ)
-	if err != nil {
-		return err
-	}
-	db, err := openStorage(ctx, cfg, cfg.Database.MigrateOnStart)
+	db, svc, err := openUsers(ctx, *cfgPath, environ)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	svc := users.NewService(db, users.NewHasher(users.DefaultParams(), 0), time.Now)
 	u, err := svc.Create(ctx, nu)
 	switch {
 	case errors.Is(err, users.ErrEmailTaken):
@@ -174,16 +169,11 @@ func revokeConsent(ctx context.Context, cfgPath string, environ []string, userID
 // unlockUser lifts the user's lockout, if any, and clears the count of
 // failed attempts.
 func unlockUser(ctx context.Context, cfgPath string, environ []string, userID string, stdout io.Writer) error {
-	cfg, err := config.Load(cfgPath, environ)
-	if err != nil {
-		return err
-	}
-	db, err := openStorage(ctx, cfg, cfg.Database.MigrateOnStart)
+	db, svc, err := openUsers(ctx, cfgPath, environ)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	svc := users.NewService(db, users.NewHasher(users.DefaultParams(), 1), time.Now)
 	until, locked, err := svc.CheckLocked(ctx, userID)
 	if err == nil {
 		err = svc.Unlock(ctx, userID)
@@ -208,11 +198,7 @@ func unlockUser(ctx context.Context, cfgPath string, environ []string, userID st
 // openForUser opens the database and checks that the user exists, so a
 // mistyped ID is reported as such rather than as an empty list.
 func openForUser(ctx context.Context, cfgPath string, environ []string, userID string) (storage.Storage, error) {
-	cfg, err := config.Load(cfgPath, environ)
-	if err != nil {
-		return nil, err
-	}
-	db, err := openStorage(ctx, cfg, cfg.Database.MigrateOnStart)
+	db, _, err := openUsers(ctx, cfgPath, environ)
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +210,20 @@ func openForUser(ctx context.Context, cfgPath string, environ []string, userID s
 		return nil, err
 	}
 	return db, nil
+}
+
+// openUsers loads the configuration and opens the database and the
+// accounts service with the server's password cost and lockout.
+func openUsers(ctx context.Context, cfgPath string, environ []string) (storage.Storage, *users.Service, error) {
+	cfg, err := config.Load(cfgPath, environ)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openStorage(ctx, cfg, cfg.Database.MigrateOnStart)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, userService(cfg, db), nil
 }
 
 // readPassword reads a password from r: everything up to the end, less one
