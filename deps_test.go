@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"mail":                      nil,
 	"web":                       {"storage", "users", "provider", "mail"},
 	"internal/httpx":            nil,
+	"internal/geoip":            nil,
 	"internal/health":           {"storage", "internal/httpx"},
 }
 

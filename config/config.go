@@ -122,6 +122,10 @@ type Accounts struct {
 	Argon2MemoryKiB   int `yaml:"argon2_memory_kib"`
 	Argon2Iterations  int `yaml:"argon2_iterations"`
 	Argon2Parallelism int `yaml:"argon2_parallelism"`
+	// GeoIPDatabase is the path to a MaxMind GeoLite2 or GeoIP2 City or
+	// Country .mmdb file, for the approximate location of signed-in
+	// devices; empty: no locations.
+	GeoIPDatabase string `yaml:"geoip_database"`
 }
 
 // Branding is what the hosted pages and emails show of the product.

@@ -432,6 +432,7 @@ func TestSettings(t *testing.T) {
 		"accounts.sign_up", "accounts.require_name", "accounts.require_username", "accounts.email_code_ttl",
 		"accounts.lockout_attempts", "accounts.lockout_duration",
 		"accounts.argon2_memory_kib", "accounts.argon2_iterations", "accounts.argon2_parallelism",
+		"accounts.geoip_database",
 		"branding.product_name", "branding.logo_url", "branding.primary_color", "branding.support_email",
 		"branding.terms_url", "branding.privacy_url",
 		"smtp.host", "smtp.port", "smtp.username", "smtp.password", "smtp.from", "smtp.tls", "smtp.timeout",

@@ -41,7 +41,7 @@ func (h *Handler) accountView(r *http.Request, s *storage.Session, u *storage.Us
 			continue
 		}
 		v.Sessions = append(v.Sessions, sessionView{ID: x.ID, Device: describeDevice(x.UserAgent), IPAddress: x.IPAddress,
-			LastActive: x.LastActiveAt, Created: x.CreatedAt, Current: x.ID == s.ID})
+			Location: h.locate(x.IPAddress), LastActive: x.LastActiveAt, Created: x.CreatedAt, Current: x.ID == s.ID})
 	}
 	consents, err := h.opts.Store.ListUserConsents(ctx, u.ID)
 	if err != nil {

@@ -175,7 +175,11 @@ func (h *Handler) linkPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := &view{Title: t(linkTitles[purpose]), Purpose: purpose, Token: token, Action: r.URL.Path, MaskedEmail: maskEmail(ch.Email)}
 	if !sameBrowser(r, ch.BrowserHash) && purpose == storage.ChallengeSignIn {
-		v.Elsewhere = tf("link.elsewhere", describeDevice(ch.UserAgent), ch.IPAddress)
+		if loc := h.locate(ch.IPAddress); loc != "" {
+			v.Elsewhere = tf("link.elsewhere_near", describeDevice(ch.UserAgent), ch.IPAddress, loc)
+		} else {
+			v.Elsewhere = tf("link.elsewhere", describeDevice(ch.UserAgent), ch.IPAddress)
+		}
 	}
 	h.render(w, r, http.StatusOK, "link", v)
 	return nil

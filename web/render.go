@@ -58,6 +58,7 @@ type pendingView struct {
 
 type sessionView struct {
 	ID, Device, IPAddress string
+	Location              string // roughly where IPAddress is, "" when unknown
 	LastActive, Created   time.Time
 	Current               bool
 }

@@ -136,7 +136,8 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
 	if !h.seenBefore(r, u.ID) {
 		// A password used from a browser this account has not signed in
 		// from before: the owner hears of it, in case it was not them.
-		h.notify(r, u, mail.NewSignIn, mail.Data{UserAgent: describeDevice(r.UserAgent()), IPAddress: h.opts.Provider.ClientIP(r),
+		// mail.Data has no place of its own: the address carries it.
+		h.notify(r, u, mail.NewSignIn, mail.Data{UserAgent: describeDevice(r.UserAgent()), IPAddress: h.placed(h.opts.Provider.ClientIP(r)),
 			When: h.opts.Now(), ResetURL: h.opts.Issuer + "/reset"})
 	}
 	h.browserID(w, r)

@@ -40,6 +40,7 @@ var en = map[string]string{
 	"link.confirm_sign_in": "Confirm sign-in",
 	"link.invalid":         "This link is invalid, has expired or was already used. Ask for a new email.",
 	"link.elsewhere":       "This link was requested from another browser (%s, %s). You are signing in here.",
+	"link.elsewhere_near":  "This link was requested from another browser (%s, %s) near %s. You are signing in here.",
 	"link.app_other":       "You are signed in. To finish signing in to %s, go back to the browser where you started, or enter the code there.",
 
 	"signup.title":             "Create your account",

@@ -69,6 +69,11 @@ type Options struct {
 	RequireUsername bool
 	CodeTTL         time.Duration // 10m: how long an emailed code or link works
 
+	// Locate, when set, describes roughly where a network address is
+	// ("Berlin, Germany"), or returns "" when it cannot tell. Pages and
+	// emails show it beside the address.
+	Locate func(ip string) string
+
 	Now func() time.Time
 	Log *slog.Logger
 }
@@ -311,6 +316,23 @@ func newCode() string {
 		n = n<<8 | uint64(x)
 	}
 	return fmt.Sprintf("%06d", n%1_000_000)
+}
+
+// locate describes where ip is, or "" when unknown or not configured.
+func (h *Handler) locate(ip string) string {
+	if h.opts.Locate == nil || ip == "" {
+		return ""
+	}
+	return h.opts.Locate(ip)
+}
+
+// placed is ip followed by where it is, when known: "203.0.113.7
+// (Berlin, Germany)".
+func (h *Handler) placed(ip string) string {
+	if loc := h.locate(ip); loc != "" {
+		return ip + " (" + loc + ")"
+	}
+	return ip
 }
 
 // ServeHTTP serves the pages; Routes is the usual way to mount them.

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/usher-id/usher/config"
+	"github.com/usher-id/usher/internal/geoip"
 	"github.com/usher-id/usher/keys"
 	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/provider"
@@ -32,7 +34,9 @@ func userService(cfg config.Config, db storage.Storage) *users.Service {
 
 // accountPages builds the hosted pages. Email goes through the configured
 // SMTP server; without one (development only: production requires it),
-// into the /dev/mail mailbox.
+// into the /dev/mail mailbox. With accounts.geoip_database the pages show
+// roughly where each address is; the database closes when ctx ends (a
+// lookup after that finds nothing).
 func accountPages(ctx context.Context, cfg config.Config, db storage.Storage, km *keys.Manager, us *users.Service, op *provider.Provider, log *slog.Logger) (*web.Handler, error) {
 	codeKey, err := km.Secret(ctx, codeKeyName, 32)
 	if err != nil {
@@ -58,6 +62,14 @@ func accountPages(ctx context.Context, cfg config.Config, db storage.Storage, km
 		opts.Mail, opts.Mailbox = box, box
 	default:
 		return nil, errors.New("smtp.host (USHER_SMTP_HOST): set a mail server; users could not receive verification and sign-in emails")
+	}
+	if path := cfg.Accounts.GeoIPDatabase; path != "" {
+		geo, err := geoip.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("accounts.geoip_database (USHER_ACCOUNTS_GEOIP_DATABASE): %w", err)
+		}
+		context.AfterFunc(ctx, func() { _ = geo.Close() })
+		opts.Locate = geo.Locate
 	}
 	return web.New(opts)
 }

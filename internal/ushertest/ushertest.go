@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -36,6 +37,10 @@ type Options struct {
 	Mail mail.Sender
 	// Pages adjusts the pages' options before they start.
 	Pages func(*web.Options)
+	// TrustedProxies are the provider's trusted load balancers: a test
+	// that trusts 127.0.0.1/32 can name the client address with
+	// X-Forwarded-For.
+	TrustedProxies []netip.Prefix
 }
 
 // Usher is a running instance.
@@ -91,7 +96,8 @@ func Start(tb testing.TB, opts Options) *Usher {
 		issuer = srv.URL
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	po := provider.Options{Issuer: issuer, Store: store, Keys: km, Clients: u.Clients, Users: u.Users, Log: log, Now: u.Clock.Now}
+	po := provider.Options{Issuer: issuer, Store: store, Keys: km, Clients: u.Clients, Users: u.Users, Log: log, Now: u.Clock.Now,
+		TrustedProxies: opts.TrustedProxies}
 	if opts.Mail != nil {
 		po.SignInPage = web.PathSignIn
 	}
