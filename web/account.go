@@ -12,20 +12,28 @@ import (
 	"github.com/usher-id/usher/users"
 )
 
-// signedInUser returns the session's user, or sends the browser to sign
-// in and returns nil.
-func (h *Handler) signedInUser(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, error) {
-	s := h.opts.Provider.Session(r)
-	if s == nil {
-		http.Redirect(w, r, PathSignIn, http.StatusSeeOther)
-		return nil, nil, nil
+// accountHandler is a page of a signed-in user.
+type accountHandler func(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) error
+
+// withUser runs fn for the session's user, or sends the browser to sign
+// in.
+func (h *Handler) withUser(fn accountHandler) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		s := h.opts.Provider.Session(r)
+		if s == nil {
+			http.Redirect(w, r, PathSignIn, http.StatusSeeOther)
+			return nil
+		}
+		u, err := h.opts.Store.GetUser(r.Context(), s.UserID)
+		if errors.Is(err, storage.ErrNotFound) {
+			http.Redirect(w, r, PathSignIn, http.StatusSeeOther)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fn(w, r, s, u)
 	}
-	u, err := h.opts.Store.GetUser(r.Context(), s.UserID)
-	if errors.Is(err, storage.ErrNotFound) {
-		http.Redirect(w, r, PathSignIn, http.StatusSeeOther)
-		return nil, nil, nil
-	}
-	return s, u, err
 }
 
 // accountView fills the profile page for the signed-in user.
@@ -57,11 +65,7 @@ func (h *Handler) accountView(r *http.Request, s *storage.Session, u *storage.Us
 	return v, nil
 }
 
-func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) error {
-	s, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
+func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) error {
 	v, err := h.accountView(r, s, u)
 	if err != nil {
 		return err
@@ -96,11 +100,7 @@ func done(w http.ResponseWriter, r *http.Request, notice string) error {
 	return nil
 }
 
-func (h *Handler) profileSubmit(w http.ResponseWriter, r *http.Request) error {
-	s, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
+func (h *Handler) profileSubmit(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) error {
 	p := users.Profile{FirstName: strings.TrimSpace(r.PostFormValue("first_name")),
 		LastName: strings.TrimSpace(r.PostFormValue("last_name")), Username: strings.TrimSpace(r.PostFormValue("username")),
 		ImageURL: strings.TrimSpace(r.PostFormValue("image_url"))}
@@ -110,7 +110,7 @@ func (h *Handler) profileSubmit(w http.ResponseWriter, r *http.Request) error {
 	case h.opts.RequireUsername && p.Username == "":
 		return h.accountAgain(w, r, s, u, http.StatusBadRequest, t("signup.username_required"))
 	}
-	err = h.opts.Users.UpdateProfile(r.Context(), u.ID, p)
+	err := h.opts.Users.UpdateProfile(r.Context(), u.ID, p)
 	var invalid *users.ValidationError
 	switch {
 	case errors.Is(err, users.ErrUsernameTaken):
@@ -123,11 +123,7 @@ func (h *Handler) profileSubmit(w http.ResponseWriter, r *http.Request) error {
 	return done(w, r, "account.saved")
 }
 
-func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request) error {
-	s, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
+func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) error {
 	// A locked account's password is not checked here either: a stolen
 	// session must not be a way around the lockout.
 	if until, locked, err := h.opts.Users.CheckLocked(r.Context(), u.ID); err != nil {
@@ -138,7 +134,7 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := h.checkNewPassword(r.PostFormValue("password")); err != nil {
 		return h.accountAgain(w, r, s, u, http.StatusBadRequest, err.Error())
 	}
-	err = h.opts.Users.ChangePassword(r.Context(), u, r.PostFormValue("current"), r.PostFormValue("password"))
+	err := h.opts.Users.ChangePassword(r.Context(), u, r.PostFormValue("current"), r.PostFormValue("password"))
 	if errors.Is(err, users.ErrWrongPassword) {
 		if _, ferr := h.opts.Users.RecordFailedAttempt(r.Context(), u.ID); ferr != nil {
 			return ferr
@@ -155,11 +151,7 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request) error {
 	return done(w, r, "account.password_set")
 }
 
-func (h *Handler) emailAdd(w http.ResponseWriter, r *http.Request) error {
-	s, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
+func (h *Handler) emailAdd(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) error {
 	ctx := r.Context()
 	email, err := users.ValidateEmail(r.PostFormValue("email"))
 	if err != nil {
@@ -204,11 +196,7 @@ func ownEmail(u *storage.User, id string) (storage.EmailAddress, bool) {
 	return u.Emails[i], true
 }
 
-func (h *Handler) emailVerify(w http.ResponseWriter, r *http.Request) error {
-	_, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
+func (h *Handler) emailVerify(w http.ResponseWriter, r *http.Request, _ *storage.Session, u *storage.User) error {
 	addr, ok := ownEmail(u, r.PostFormValue("id"))
 	if !ok {
 		return failure(http.StatusBadRequest, t("account.unknown_email"))
@@ -224,11 +212,7 @@ func (h *Handler) emailVerify(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *Handler) emailPrimary(w http.ResponseWriter, r *http.Request) error {
-	s, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
+func (h *Handler) emailPrimary(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) error {
 	addr, ok := ownEmail(u, r.PostFormValue("id"))
 	if !ok {
 		return failure(http.StatusBadRequest, t("account.unknown_email"))
@@ -242,16 +226,12 @@ func (h *Handler) emailPrimary(w http.ResponseWriter, r *http.Request) error {
 	return done(w, r, "account.primary_set")
 }
 
-func (h *Handler) emailRemove(w http.ResponseWriter, r *http.Request) error {
-	s, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
+func (h *Handler) emailRemove(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) error {
 	addr, ok := ownEmail(u, r.PostFormValue("id"))
 	if !ok {
 		return failure(http.StatusBadRequest, t("account.unknown_email"))
 	}
-	err = h.opts.Store.DeleteEmail(r.Context(), u.ID, addr.ID)
+	err := h.opts.Store.DeleteEmail(r.Context(), u.ID, addr.ID)
 	if errors.Is(err, storage.ErrConflict) {
 		return h.accountAgain(w, r, s, u, http.StatusBadRequest, t("account.remove_primary"))
 	}
@@ -261,11 +241,7 @@ func (h *Handler) emailRemove(w http.ResponseWriter, r *http.Request) error {
 	return done(w, r, "account.email_removed")
 }
 
-func (h *Handler) sessionRevoke(w http.ResponseWriter, r *http.Request) error {
-	_, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
+func (h *Handler) sessionRevoke(w http.ResponseWriter, r *http.Request, _ *storage.Session, u *storage.User) error {
 	ctx := r.Context()
 	target, err := h.opts.Store.GetSession(ctx, cleanID(r.PostFormValue("id")))
 	// Another user's session is answered like an unknown one.
@@ -281,45 +257,29 @@ func (h *Handler) sessionRevoke(w http.ResponseWriter, r *http.Request) error {
 	return done(w, r, "account.session_out")
 }
 
-func (h *Handler) sessionsRevokeOthers(w http.ResponseWriter, r *http.Request) error {
-	s, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
+func (h *Handler) sessionsRevokeOthers(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) error {
 	if _, err := h.opts.Store.RevokeUserSessions(r.Context(), u.ID, s.ID, h.opts.Now()); err != nil {
 		return err
 	}
 	return done(w, r, "account.others_out_done")
 }
 
-func (h *Handler) consentRevoke(w http.ResponseWriter, r *http.Request) error {
-	_, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
-	err = provider.RevokeConsent(r.Context(), h.opts.Store, u.ID, cleanID(r.PostFormValue("client_id")), h.opts.Now())
+func (h *Handler) consentRevoke(w http.ResponseWriter, r *http.Request, _ *storage.Session, u *storage.User) error {
+	err := provider.RevokeConsent(r.Context(), h.opts.Store, u.ID, cleanID(r.PostFormValue("client_id")), h.opts.Now())
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	return done(w, r, "account.access_revoked")
 }
 
-func (h *Handler) deletePage(w http.ResponseWriter, r *http.Request) error {
-	_, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
+func (h *Handler) deletePage(w http.ResponseWriter, r *http.Request, _ *storage.Session, u *storage.User) error {
 	h.render(w, r, http.StatusOK, "delete", &view{Title: t("delete.title")})
 	return nil
 }
 
 // deleteSubmit deletes the account. Its sessions, tokens, consents and
 // pending emails go with it (the database cascades the user's rows).
-func (h *Handler) deleteSubmit(w http.ResponseWriter, r *http.Request) error {
-	_, u, err := h.signedInUser(w, r)
-	if u == nil || err != nil {
-		return err
-	}
+func (h *Handler) deleteSubmit(w http.ResponseWriter, r *http.Request, _ *storage.Session, u *storage.User) error {
 	if r.PostFormValue("confirm") != "DELETE" {
 		h.render(w, r, http.StatusBadRequest, "delete", &view{Title: t("delete.title"), Error: t("delete.mistyped")})
 		return nil
