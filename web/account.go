@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/storage"
@@ -31,6 +32,23 @@ func (h *Handler) withUser(fn accountHandler) func(w http.ResponseWriter, r *htt
 		}
 		if err != nil {
 			return err
+		}
+		return fn(w, r, s, u)
+	}
+}
+
+// recentSignIn is how fresh a sign-in must be for the changes that could
+// hand the account to someone else or end it: a session left open on a
+// shared computer is not enough for those.
+const recentSignIn = 15 * time.Minute
+
+// sensitive runs fn only for a session signed in within recentSignIn;
+// others are asked to sign in again first.
+func (h *Handler) sensitive(fn accountHandler) accountHandler {
+	return func(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) error {
+		if h.opts.Now().Sub(s.AuthTime) > recentSignIn {
+			http.Redirect(w, r, PathSignIn+"?"+url.Values{"again": {"1"}, "email": {u.PrimaryEmail().Email}}.Encode(), http.StatusSeeOther)
+			return nil
 		}
 		return fn(w, r, s, u)
 	}

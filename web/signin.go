@@ -71,11 +71,15 @@ func slowDown() error { return failure(http.StatusTooManyRequests, t("limit.slow
 
 func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) error {
 	req := h.pending(r)
-	if req == nil && h.opts.Provider.Session(r) != nil {
+	again := r.URL.Query().Get("again") == "1"
+	if req == nil && !again && h.opts.Provider.Session(r) != nil {
 		http.Redirect(w, r, PathAccount, http.StatusFound)
 		return nil
 	}
 	v := &view{Title: t("signin.title"), Request: req, Email: r.URL.Query().Get("email")}
+	if again {
+		v.Notice = t("signin.again")
+	}
 	if req != nil && v.Email == "" {
 		v.Email = req.LoginHint
 	}

@@ -29,6 +29,7 @@ var en = map[string]string{
 	"signin.forgot":      "Forgot password?",
 	"signin.or":          "or",
 	"signin.email_me":    "Email me a sign-in code and link",
+	"signin.again":       "For your security, sign in again to make this change.",
 	"signin.failed":      "That email and password do not match an account that can sign in.",
 	"signin.check_email": "Check your email",
 

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -414,4 +415,39 @@ func TestOIDCCodeFlowThroughThePages(t *testing.T) {
 	if err := idt.Claims(&claims); err != nil || claims.Email != "app-user@example.com" {
 		t.Fatalf("claims %+v %v", claims, err)
 	}
+}
+
+// Changes that could hand the account over or end it need a recent
+// sign-in: a session left open for a while must sign in again first.
+func TestSensitiveChangesNeedARecentSignIn(t *testing.T) {
+	s := startSite(t)
+	if _, err := s.Users.Create(context.Background(), usersNew("kept@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	b := s.browser(t)
+	b.get("/sign-in")
+	st, body := b.post("/sign-in/password", url.Values{"email": {"kept@example.com"}, "password": {password}})
+	b.want(200, st, body, "Your account")
+	s.smtp.WaitFor(t, 1) // the new-browser notice
+	s.Clock.Advance(20 * time.Minute)
+
+	st, body = b.post("/account/emails", url.Values{"email": {"second@example.com"}})
+	b.want(200, st, body, "sign in again", `value="kept@example.com"`)
+	if !strings.Contains(b.url, "/sign-in?again=1") {
+		t.Fatalf("asked to sign in again at %s", b.url)
+	}
+	st, body = b.get("/account/delete")
+	b.want(200, st, body, "sign in again")
+	if n := len(s.smtp.Messages()); n != 1 {
+		t.Fatalf("%d emails, want only the new-browser notice: nothing is sent before signing in again", n)
+	}
+	u, err := s.Store.GetUserByEmail(context.Background(), "kept@example.com")
+	if err != nil || len(u.Emails) != 1 {
+		t.Fatalf("the address was added without a recent sign-in: %+v %v", u, err)
+	}
+
+	st, body = b.post("/sign-in/password", url.Values{"email": {"kept@example.com"}, "password": {password}})
+	b.want(200, st, body, "Your account")
+	st, body = b.post("/account/emails", url.Values{"email": {"second@example.com"}})
+	b.want(200, st, body, "6-digit code")
 }
