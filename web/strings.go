@@ -34,6 +34,7 @@ var en = map[string]string{
 	"signin.check_email": "Check your email",
 
 	"code.sent":            "If %s has an account, we sent it a 6-digit code and a link. Enter the code, or open the link on any device.",
+	"code.sent_verify":     "We sent a 6-digit code and a link to %s. Enter the code, or open the link on any device.",
 	"code.your_address":    "your address",
 	"code.no_email":        "No email? Check your spam folder, or go back and ask for a new one. Only the newest email works.",
 	"code.wrong":           "That code is wrong or has expired. Check the newest email, or ask for a new one.",
