@@ -195,6 +195,12 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PostFormValue("authRequestID")
+	if p.opts.SignInPage != "" {
+		// The hosted pages sign users in (and check what this form does
+		// not, such as an unverified address); this form is not offered.
+		http.Redirect(w, r, p.signInPageURL(id), http.StatusSeeOther)
+		return
+	}
 	req, ok := p.boundRequest(w, r, id)
 	if !ok {
 		return

@@ -451,3 +451,29 @@ func TestSensitiveChangesNeedARecentSignIn(t *testing.T) {
 	st, body = b.post("/account/emails", url.Values{"email": {"second@example.com"}})
 	b.want(200, st, body, "6-digit code")
 }
+
+// With the hosted pages mounted, the provider's plain sign-in form is not
+// a way around them.
+func TestPlainLoginFormIsClosed(t *testing.T) {
+	s := startSite(t)
+	ctx := context.Background()
+	if _, err := s.Users.Create(ctx, users.NewUser{Email: "plain@example.com", Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	const redirect = "https://app.example.com/callback"
+	c := &storage.Client{Name: "Plain App", RedirectURIs: []string{redirect}}
+	if _, err := s.Clients.Create(ctx, c, false); err != nil {
+		t.Fatal(err)
+	}
+	cfg := oauth2.Config{ClientID: c.ID, RedirectURL: redirect, Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{AuthURL: s.URL + "/authorize", TokenURL: s.URL + "/oauth/token"}}
+	b := s.browser(t)
+	_, body := b.get(cfg.AuthCodeURL("x", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	ar := regexp.MustCompile(`name="ar" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	// The address is unverified: the hosted pages would ask for a code.
+	st, body := b.post("/login", url.Values{"authRequestID": {ar}, "email": {"plain@example.com"}, "password": {password}})
+	if strings.HasPrefix(b.url, redirect) {
+		t.Fatal("the plain form completed the sign-in of an unverified address")
+	}
+	b.want(200, st, body, `action="/sign-in"`, "to continue to Plain App")
+}
