@@ -602,6 +602,12 @@ func (p *Provider) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 		p.renderDevice(w, r, http.StatusBadRequest, "message", devicePageData{Message: "This form is not valid. Go back, reload the page and try again."})
 		return
 	}
+	back := devicePath + "?" + url.Values{"user_code": {p.formatUserCode(d.UserCode)}}.Encode()
+	if sess == nil && p.opts.SignInPage != "" {
+		// The hosted pages sign the user in, then bring them back here.
+		http.Redirect(w, r, p.opts.SignInPage+"?"+url.Values{"next": {back}}.Encode(), http.StatusSeeOther)
+		return
+	}
 	if sess == nil {
 		u, err := p.opts.Users.Authenticate(ctx, data.Email, r.PostFormValue("password"))
 		if err != nil {
@@ -617,7 +623,7 @@ func (p *Provider) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// The signed-in user is asked to allow or deny on the page itself.
-	http.Redirect(w, r, devicePath+"?"+url.Values{"user_code": {p.formatUserCode(d.UserCode)}}.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
 // startSession starts a browser session for u after a password sign-in.

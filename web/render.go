@@ -29,6 +29,7 @@ type view struct {
 	Notice  string
 	Success string
 	Request *pendingView // the application the user is signing in to
+	Next    string       // a page of Usher's to return to after signing in
 
 	// Form values shown again after a mistake, and prefills.
 	Email, FirstName, LastName, Username, ImageURL string

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -76,7 +77,7 @@ func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, PathAccount, http.StatusFound)
 		return nil
 	}
-	v := &view{Title: t("signin.title"), Request: req, Email: r.URL.Query().Get("email")}
+	v := &view{Title: t("signin.title"), Request: req, Email: r.URL.Query().Get("email"), Next: localPath(r.FormValue("next"))}
 	if again {
 		v.Notice = t("signin.again")
 	}
@@ -93,7 +94,7 @@ func (h *Handler) signInIdentify(w http.ResponseWriter, r *http.Request) error {
 	if h.limited(r.Context(), "identify-ip:"+h.opts.Provider.ClientIP(r), identifiesPerIP) {
 		return slowDown()
 	}
-	v := &view{Title: t("signin.title"), Request: h.pending(r)}
+	v := &view{Title: t("signin.title"), Request: h.pending(r), Next: localPath(r.PostFormValue("next"))}
 	email, err := users.ValidateEmail(r.PostFormValue("email"))
 	if err != nil {
 		v.Email = r.PostFormValue("email")
@@ -121,7 +122,8 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, users.ErrInvalidCredentials) || errors.Is(err, users.ErrBanned):
 		h.limited(ctx, ipKey, failuresPerIP)
 		h.tellIfJustLocked(r, email)
-		h.render(w, r, http.StatusUnauthorized, "factors", &view{Title: t("signin.title"), Request: h.pending(r), Email: email, Error: t("signin.failed")})
+		h.render(w, r, http.StatusUnauthorized, "factors", &view{Title: t("signin.title"), Request: h.pending(r), Email: email,
+			Next: localPath(r.PostFormValue("next")), Error: t("signin.failed")})
 		return nil
 	case err != nil:
 		return err
@@ -284,6 +286,23 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, u *storage.Us
 			return nil
 		}
 	}
-	http.Redirect(w, r, PathAccount, http.StatusSeeOther)
+	next := PathAccount
+	if p := localPath(r.PostFormValue("next")); p != "" {
+		next = p
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
+}
+
+// localPath returns p when it is a path on this site, else "": a next
+// parameter must never send the browser elsewhere.
+func localPath(p string) string {
+	if len(p) > 512 || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+		return ""
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return ""
+	}
+	return p
 }

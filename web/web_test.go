@@ -477,3 +477,63 @@ func TestPlainLoginFormIsClosed(t *testing.T) {
 	}
 	b.want(200, st, body, `action="/sign-in"`, "to continue to Plain App")
 }
+
+// The device flow signs in on the hosted pages: the code page sends a
+// signed-out browser to sign in, and brings it back to answer the device.
+func TestDeviceFlowThroughThePages(t *testing.T) {
+	s := startSite(t)
+	ctx := context.Background()
+	if _, err := s.Users.Create(ctx, usersNew("tv@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	c := &storage.Client{Name: "Living Room TV", GrantTypes: []string{"urn:ietf:params:oauth:grant-type:device_code"}}
+	if _, err := s.Clients.Create(ctx, c, true); err != nil {
+		t.Fatal(err)
+	}
+	p, err := oidc.NewProvider(ctx, s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := oauth2.Config{ClientID: c.ID, Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID}}
+	da, err := cfg.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b := s.browser(t)
+	st, body := b.get("/device")
+	b.want(200, st, body, "/assets/usher.css", "Enter the code shown")
+	if strings.Contains(body, `name="password"`) {
+		t.Fatal("the hosted device page asks for a password itself")
+	}
+	st, body = b.post("/device", url.Values{"user_code": {da.UserCode}})
+	b.want(200, st, body, `name="next"`, `action="/sign-in"`)
+	next := regexp.MustCompile(`name="next" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	b.post("/sign-in", url.Values{"email": {"tv@example.com"}, "next": {next}})
+	st, body = b.post("/sign-in/password", url.Values{"email": {"tv@example.com"}, "password": {password}, "next": {next}})
+	b.want(200, st, body, "Living Room TV", "wants to use your account on a device", `value="approve"`)
+	st, body = b.post("/device", url.Values{"user_code": {da.UserCode}, "action": {"approve"}})
+	if st != http.StatusOK {
+		t.Fatalf("approving: %d %s", st, body)
+	}
+	// The device's next poll gets its tokens (one poll by hand: the
+	// library would first wait out the 5 s interval).
+	resp, err := http.PostForm(s.URL+"/oauth/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"},
+		"device_code": {da.DeviceCode}, "client_id": {c.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(tokBody), `"access_token"`) {
+		t.Fatalf("device token after approval: %d %s", resp.StatusCode, tokBody)
+	}
+
+	// A next parameter never leaves the site.
+	for _, bad := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"} {
+		_, body := s.browser(t).get("/sign-in?next=" + url.QueryEscape(bad))
+		if strings.Contains(body, `name="next"`) {
+			t.Errorf("next %q was kept", bad)
+		}
+	}
+}
