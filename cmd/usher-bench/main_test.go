@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/usher-id/usher/clients"
 	"github.com/usher-id/usher/internal/ushertest"
 	"github.com/usher-id/usher/keys"
+	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/users"
 )
@@ -130,7 +132,9 @@ const benchRedirect = "http://127.0.0.1:9/callback"
 func startUsher(t *testing.T) *benchUsher {
 	t.Helper()
 	ctx := context.Background()
-	usher := ushertest.Start(t, ushertest.Options{Keys: keys.Options{Algorithms: []string{"ES256"}}})
+	// With the hosted pages, as "usher serve" runs.
+	usher := ushertest.Start(t, ushertest.Options{Keys: keys.Options{Algorithms: []string{"ES256"}},
+		Mail: mail.NewMailbox(slog.New(slog.DiscardHandler))})
 	us, cs := usher.Users, usher.Clients
 	var err error
 
