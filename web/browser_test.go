@@ -568,6 +568,19 @@ func TestBrowserResetAndAccountPages(t *testing.T) {
 	b.shows(extra.Email, "Unverified", "Sign out all other devices", "Connected applications", "Photo App")
 	b.shot("account-full", true)
 
+	// Managing devices and apps: sign the other device out, remove the
+	// app's access.
+	b.press(`form[action="/account/sessions/revoke"] button`, 200)
+	b.shows("That device is signed out.")
+	b.lacks("Sign out all other devices")
+	if st, body := other.get("/account"); st != 200 || !strings.Contains(body, `action="/sign-in"`) {
+		t.Fatalf("the other device is still signed in: %d", st)
+	}
+	b.press(`form[action="/account/consents/revoke"] button`, 200)
+	b.shows("Access removed.")
+	b.lacks("Photo App")
+	b.shot("account-managed", false)
+
 	b.press(`a[href="/account/delete"]`, 200)
 	b.shows("Delete your account", "Type DELETE to confirm")
 	b.shot("delete", true)
