@@ -183,6 +183,10 @@ func (m *Manager) Run(ctx context.Context) {
 // otherwise.
 func (m *Manager) DefaultAlgorithm() string { return m.opts.Algorithms[0] }
 
+// MaxTokenLifetime is the longest lifetime of a token the instance keys
+// sign (keys.max_token_lifetime).
+func (m *Manager) MaxTokenLifetime() time.Duration { return m.opts.MaxTokenLifetime }
+
 // Algorithms lists the algorithms that have a current key.
 func (m *Manager) Algorithms() []string { return slices.Clone(m.opts.Algorithms) }
 

@@ -851,3 +851,25 @@ func TestRunLogsFailedMaintenanceAndKeepsSigning(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A sealed value opens only for its purpose and under its master key.
+func TestSealOpen(t *testing.T) {
+	t.Parallel()
+	store, c := openSQLite(t), newClock()
+	m := newManager(t, store, newSealer(t, masterKey(t)), testOptions(c, "ES256"))
+	sealed := m.Seal([]byte("shared secret"), "template:db")
+	if bytes.Contains(sealed, []byte("shared secret")) {
+		t.Fatal("the sealed value holds the plaintext")
+	}
+	got, err := m.Open(sealed, "template:db")
+	if err != nil || string(got) != "shared secret" {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+	if _, err := m.Open(sealed, "template:other"); err == nil {
+		t.Fatal("a sealed value opened for another purpose")
+	}
+	other := newManager(t, openSQLite(t), newSealer(t, masterKey(t)), testOptions(c, "ES256"))
+	if _, err := other.Open(sealed, "template:db"); err == nil {
+		t.Fatal("a sealed value opened under another master key")
+	}
+}

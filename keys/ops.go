@@ -175,3 +175,19 @@ func Rewrap(ctx context.Context, store RewrapStore, sealer *Sealer) (int, error)
 	}
 	return n, nil
 }
+
+// Seal encrypts a secret kept in another record (a JWT template's own
+// signing key, say) under the master key. purpose is bound into the
+// ciphertext, so a sealed value cannot be moved to another record.
+func (m *Manager) Seal(plaintext []byte, purpose string) []byte {
+	return m.sealer.Seal(plaintext, []byte("sealed:"+purpose))
+}
+
+// Open decrypts what Seal sealed for the same purpose.
+func (m *Manager) Open(sealed []byte, purpose string) ([]byte, error) {
+	v, err := m.sealer.Open(sealed, []byte("sealed:"+purpose))
+	if err != nil {
+		return nil, fmt.Errorf("keys: cannot open a sealed secret: %w", err)
+	}
+	return v, nil
+}
