@@ -128,9 +128,10 @@ func (m *Manager) Secret(ctx context.Context, name string, size int) ([]byte, er
 type RewrapStore interface {
 	storage.SigningKeys
 	storage.Secrets
+	storage.JWTTemplates
 }
 
-// Rewrap re-seals every private key and secret under the sealer's current
+// Rewrap re-seals every private key, secret and template key under the sealer's current
 // master key, opening them with the current or a previous one. It returns
 // how many it re-sealed. Run it after changing the master key, then drop
 // the previous key from the configuration.
@@ -173,8 +174,31 @@ func Rewrap(ctx context.Context, store RewrapStore, sealer *Sealer) (int, error)
 		}
 		n++
 	}
+	templates, err := store.ListJWTTemplates(ctx)
+	if err != nil {
+		return n, err
+	}
+	for _, t := range templates {
+		if len(t.CustomKey) == 0 || sealer.Current(t.CustomKey) {
+			continue
+		}
+		aad := []byte("sealed:" + TemplateKeyPurpose(t.Name))
+		plain, err := sealer.Open(t.CustomKey, aad)
+		if err != nil {
+			return n, fmt.Errorf("keys: rewrap the key of template %s: %w", t.Name, err)
+		}
+		t.CustomKey = sealer.Seal(plain, aad)
+		if err := store.UpdateJWTTemplate(ctx, t); err != nil {
+			return n, fmt.Errorf("keys: rewrap the key of template %s: %w", t.Name, err)
+		}
+		n++
+	}
 	return n, nil
 }
+
+// TemplateKeyPurpose binds a JWT template's own sealed signing key to the
+// template (see Seal); a template keeps its name for that reason.
+func TemplateKeyPurpose(name string) string { return "template-key:" + name }
 
 // Seal encrypts a secret kept in another record (a JWT template's own
 // signing key, say) under the master key. purpose is bound into the

@@ -239,6 +239,8 @@ func (p *Provider) tokenEndpoint(next http.Handler) http.Handler {
 			p.deviceToken(w, r)
 		case grant == string(oidc.GrantTypeClientCredentials) && r.PostForm.Get("client_assertion") != "":
 			p.clientCredentialsByAssertion(w, r)
+		case grant == string(oidc.GrantTypeTokenExchange):
+			p.tokenExchange(w, r)
 		default:
 			next.ServeHTTP(w, r)
 		}

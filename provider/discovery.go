@@ -41,7 +41,7 @@ func (p *Provider) renderDiscovery(ctx context.Context) (*discovery, error) {
 	d := op.CreateDiscoveryConfig(op.ContextWithIssuer(ctx, p.opts.Issuer), p.op, &opStorage{p: p})
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)}
-	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeTokenExchange}
 	if p.deviceEnabled() {
 		d.GrantTypesSupported = append(d.GrantTypesSupported, oidc.GrantTypeDeviceCode)
 	} else {

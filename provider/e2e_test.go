@@ -100,6 +100,9 @@ func TestPostgresProvider(t *testing.T) {
 		{"BannedUserLosesSSOAndRefresh", TestBannedUserLosesSSOAndRefresh},
 		{"ProtocolAnswers", TestProtocolAnswers},
 		{"IntrospectionByAnotherClient", TestIntrospectionByAnotherClient},
+		{"TokenExchangeMintsTemplateTokens", TestTokenExchangeMintsTemplateTokens},
+		{"MintEndpointAndCustomKeys", TestMintEndpointAndCustomKeys},
+		{"SessionClaims", TestSessionClaims},
 	} {
 		t.Run(tc.name, tc.fn)
 	}

@@ -33,6 +33,7 @@ type Store interface {
 	storage.DeviceAuthorizations
 	storage.Consents
 	storage.RateLimits
+	storage.JWTTemplates
 	InTx(ctx context.Context, fn func(tx storage.Tx) error) error
 	Ping(ctx context.Context) error
 }
@@ -113,6 +114,7 @@ type Provider struct {
 	clientFacts clientFacts
 	keySets     *clientKeySets
 	pages       PageRenderer // nil: the plain built-in pages
+	templates   templateCache
 }
 
 type cachedClient struct {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/rs/cors"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -35,6 +36,8 @@ func (p *Provider) routes(mux *http.ServeMux, discovery *discovery) {
 	mux.Handle(p.op.UserinfoEndpoint().Relative(), noStore(bearerChallenge(p.op)))
 	mux.Handle(p.op.IntrospectionEndpoint().Relative(), noStore(secretPostAsBasic(p.op)))
 	mux.Handle(p.op.EndSessionEndpoint().Relative(), formGuard(p.op))
+	mux.Handle("POST /v1/tokens/{template}", cors.New(*p.corsOptions()).Handler(interceptor.HandlerFunc(p.mintEndpoint)))
+	mux.Handle("OPTIONS /v1/tokens/{template}", cors.New(*p.corsOptions()).Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
 	mux.Handle("/", p.op)
 }
 

@@ -421,6 +421,13 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 	if r, ok := req.(*refreshRequest); ok && r.t.SessionID != "" {
 		ui.AppendClaims("sid", r.t.SessionID)
 	}
+	custom, err := s.p.sessionClaims(ctx, req.GetSubject())
+	if err != nil {
+		return err
+	}
+	for k, v := range custom {
+		ui.AppendClaims(k, v)
+	}
 	return nil
 }
 
@@ -478,9 +485,10 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	return nil
 }
 
-// GetPrivateClaimsFromScopes adds no claims to access tokens yet.
-func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
-	return nil, nil
+// GetPrivateClaimsFromScopes adds the custom session claims to JWT access
+// tokens issued for a user.
+func (s *opStorage) GetPrivateClaimsFromScopes(ctx context.Context, userID, _ string, _ []string) (map[string]any, error) {
+	return s.p.sessionClaims(ctx, userID)
 }
 
 // ValidateJWTProfileScopes admits the JWT bearer grant (RFC 7523) for a

@@ -20,6 +20,7 @@ const (
 	PrefixSigningKey   = "key"
 	PrefixEvent        = "evt"
 	PrefixChallenge    = "ech"
+	PrefixTemplate     = "jtpl"
 )
 
 // crockford is lower-case Crockford base32: no i, l, o, u to misread.

@@ -41,6 +41,7 @@ type Tx interface {
 	Consents
 	EmailChallenges
 	RateLimits
+	JWTTemplates
 	SigningKeys
 	Secrets
 	Outbox

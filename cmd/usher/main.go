@@ -29,6 +29,10 @@ Usage:
   usher keys rewrap                      re-seal secrets under a new master key
   usher users create --email E --password P [--name N] [--email-verified]
                                          create a user (prints it as JSON)
+  usher users update USER_ID [--public-metadata JSON] [--private-metadata JSON]
+      [--unsafe-metadata JSON] [--replace-{public,private,unsafe}-metadata JSON]
+                                         deep-merge (null deletes a key) into or
+                                         replace a user's metadata (prints the user)
   usher users consents USER_ID           list the apps a user allowed
   usher users revoke-consent USER_ID CLIENT_ID
                                          withdraw a consent and its tokens
@@ -37,6 +41,11 @@ Usage:
                                          register an app (prints client_id and,
                                          once, client_secret)
   usher clients list | get ID | update ID [...] | delete ID | rotate-secret ID
+  usher templates create --name N (--claims-file F | --preset P) [...]
+                                         add a JWT template (see usher templates)
+  usher templates list | get NAME | update NAME [...] | delete NAME
+  usher templates preview NAME --user ID render a template for a user
+  usher templates presets [NAME]         the built-in templates and their set-up
   usher config [--config FILE]           print the settings in effect (secrets hidden)
   usher version                          print the version
   usher help                             show this text
@@ -95,6 +104,8 @@ func dispatch(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		return usersCommand(ctx, rest, environ, stdout, stderr)
 	case "clients":
 		return clientsCommand(ctx, rest, environ, stdout, stderr)
+	case "templates":
+		return templatesCommand(ctx, rest, environ, stdout, stderr)
 	case "version", "--version":
 		if len(rest) > 0 {
 			return &usageError{"version takes no arguments"}

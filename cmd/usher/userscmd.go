@@ -22,6 +22,8 @@ import (
 var stdin io.Reader = os.Stdin
 
 const usersUsage = `usage: usher users create --email E (--password P | --password-stdin) [--name "First Last"] [--first-name F] [--last-name L] [--username U] [--email-verified]
+       usher users update USER_ID [--public-metadata JSON] [--private-metadata JSON] [--unsafe-metadata JSON]
+                  [--replace-public-metadata JSON] [--replace-private-metadata JSON] [--replace-unsafe-metadata JSON]
        usher users consents USER_ID
        usher users revoke-consent USER_ID CLIENT_ID
        usher users unlock USER_ID
@@ -38,20 +40,29 @@ func usersCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	last := fs.String("last-name", "", "the user's last `name`")
 	username := fs.String("username", "", "an optional `username`")
 	verified := fs.Bool("email-verified", false, "mark the email address as verified")
+	metadata := metadataFlags(fs)
 	pos, err := parseFlags(fs, args, stderr)
 	if err != nil {
 		return err
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if len(pos) > 0 && pos[0] != "create" {
-		for name := range set {
-			if name != "config" {
-				return &usageError{fmt.Sprintf("users %s: --%s only goes with users create", pos[0], name)}
-			}
+	var misplaced error
+	fs.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
+		action := "create"
+		if _, ok := metadata[f.Name]; ok {
+			action = "update"
 		}
+		if len(pos) > 0 && pos[0] != action && f.Name != "config" && misplaced == nil {
+			misplaced = &usageError{fmt.Sprintf("users %s: --%s only goes with users %s", pos[0], f.Name, action)}
+		}
+	})
+	if misplaced != nil {
+		return misplaced
 	}
 	switch {
+	case len(pos) == 2 && pos[0] == "update":
+		return updateUser(ctx, *cfgPath, environ, pos[1], metadata, set, stdout)
 	case len(pos) == 2 && pos[0] == "consents":
 		return listConsents(ctx, *cfgPath, environ, pos[1], stdout)
 	case len(pos) == 3 && pos[0] == "revoke-consent":
@@ -106,6 +117,106 @@ func usersCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	}
 	_, err = fmt.Fprintf(stdout, "%s\n", out)
 	return err
+}
+
+// metadataFlags defines the flags of "usher users update", by flag name:
+// --public-metadata and the like merge, --replace-public-metadata and the
+// like replace.
+func metadataFlags(fs *flag.FlagSet) map[string]*string {
+	flags := map[string]*string{}
+	for _, field := range []string{"public", "private", "unsafe"} {
+		name := field + "-metadata"
+		flags[name] = fs.String(name, "", "a JSON `object` to deep-merge into the user's "+field+" metadata (null deletes a key)")
+		flags["replace-"+name] = fs.String("replace-"+name, "", "a JSON `object` to replace the user's "+field+" metadata with")
+	}
+	return flags
+}
+
+// updateUser merges into or replaces the user's metadata, as the flags
+// given (set) say, and prints the user as JSON. Replacing and merging are
+// two updates, each in its own transaction: replacing first, since what it
+// may refuse (a value too large) does not depend on what is stored, so
+// that a merge is refused before anything changes unless what it would
+// make is too large.
+func updateUser(ctx context.Context, cfgPath string, environ []string, userID string, values map[string]*string, set map[string]bool, stdout io.Writer) error {
+	var merge, replace users.MetadataUpdate
+	replace.Replace = true
+	flagOf := map[string]string{} // ValidationError.Field to the flag that gave it
+	given := false
+	for _, f := range []struct {
+		name           string
+		merge, replace *json.RawMessage
+	}{
+		{"public", &merge.Public, &replace.Public},
+		{"private", &merge.Private, &replace.Private},
+		{"unsafe", &merge.Unsafe, &replace.Unsafe},
+	} {
+		name := f.name + "-metadata"
+		if set[name] && set["replace-"+name] {
+			return &usageError{fmt.Sprintf("users update: give --%s or --replace-%s, not both", name, name)}
+		}
+		dst := f.merge
+		if set["replace-"+name] {
+			name, dst = "replace-"+name, f.replace
+		} else if !set[name] {
+			continue
+		}
+		given = true
+		v, err := metadataValue(name, *values[name])
+		if err != nil {
+			return err
+		}
+		*dst = v
+		flagOf[f.name+"_metadata"] = name
+	}
+	if !given {
+		return &usageError{"users update: give at least one of --public-metadata, --private-metadata, --unsafe-metadata and their --replace- forms"}
+	}
+
+	db, svc, err := openUsers(ctx, cfgPath, environ)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var u *storage.User
+	for _, m := range []users.MetadataUpdate{replace, merge} {
+		if m.Public == nil && m.Private == nil && m.Unsafe == nil {
+			continue
+		}
+		replaced := u != nil // the replace went through before this merge
+		u, err = svc.UpdateMetadata(ctx, userID, m)
+		var ve *users.ValidationError
+		switch {
+		case errors.Is(err, users.ErrNotFound):
+			err = fmt.Errorf("no user %s", userID)
+		case errors.As(err, &ve) && flagOf[ve.Field] != "":
+			err = fmt.Errorf("--%s: %s", flagOf[ve.Field], ve.Message)
+		}
+		if err != nil && replaced {
+			return fmt.Errorf("%w (the --replace- flags were applied, the others not)", err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	out, err := json.MarshalIndent(users.NewPublic(u, time.Now()), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
+}
+
+// metadataValue checks that the value of the named flag is a JSON object.
+func metadataValue(flagName, value string) (json.RawMessage, error) {
+	var v any
+	if err := json.Unmarshal([]byte(value), &v); err != nil {
+		return nil, fmt.Errorf("--%s: not valid JSON: %v", flagName, err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, fmt.Errorf(`--%s: give a JSON object, like '{"key": "value"}'`, flagName)
+	}
+	return json.RawMessage(value), nil
 }
 
 // consentView is a consent as "usher users consents" prints it.

@@ -327,3 +327,118 @@ func TestUsersUnlock(t *testing.T) {
 		}
 	}
 }
+
+// Metadata is deep-merged or replaced from the command line, and the user
+// printed as users create prints it.
+func TestUsersUpdateMetadata(t *testing.T) {
+	env := usersEnv(t)
+	code, out, errOut := runCmd(t, env, "users", "create", "--email", "ada@example.com", "--password", "analytical engine")
+	if code != 0 {
+		t.Fatalf("users create: %s", errOut)
+	}
+	userID := createdUser(t, out)["id"].(string)
+	dbPath := strings.TrimPrefix(env[len(env)-1], "USHER_DATABASE_URL=")
+	db, err := sqlite.Open(t.Context(), dbPath, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stored := func() *storage.User {
+		t.Helper()
+		u, err := db.GetUser(t.Context(), userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	update := func(args ...string) map[string]any {
+		t.Helper()
+		code, out, errOut := runCmd(t, env, append([]string{"users", "update", userID}, args...)...)
+		if code != 0 || errOut != "" {
+			t.Fatalf("users update %q: exit %d, stderr %q", args, code, errOut)
+		}
+		if !strings.Contains(out, "\n  \"id\": ") {
+			t.Errorf("output is not indented JSON: %s", out)
+		}
+		u := createdUser(t, out)
+		if u["id"] != userID {
+			t.Fatalf("users update printed %s", out)
+		}
+		return u
+	}
+	metadata := func(u map[string]any, field string) string {
+		t.Helper()
+		b, err := json.Marshal(u[field])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	u := update("--public-metadata", `{"plan":"pro","limits":{"seats":5,"projects":3}}`,
+		"--private-metadata", `{"stripe":"cus_1"}`, "--unsafe-metadata", `{"theme":"dark"}`)
+	if got := metadata(u, "public_metadata"); got != `{"limits":{"projects":3,"seats":5},"plan":"pro"}` {
+		t.Fatalf("public_metadata printed %s", got)
+	}
+	if _, ok := u["private_metadata"]; ok {
+		t.Fatalf("users update printed private metadata: %v", u)
+	}
+
+	// Merging: null deletes, at any depth; objects merge; the rest stays.
+	u = update("--public-metadata", `{"limits":{"projects":null,"seats":7},"plan":null,"tags":["a"]}`)
+	if got := metadata(u, "public_metadata"); got != `{"limits":{"seats":7},"tags":["a"]}` {
+		t.Fatalf("public_metadata after merging printed %s", got)
+	}
+	if got := metadata(u, "unsafe_metadata"); got != `{"theme":"dark"}` {
+		t.Fatalf("unsafe_metadata printed %s, want it unchanged", got)
+	}
+	if s := stored(); string(s.PublicMetadata) != `{"limits":{"seats":7},"tags":["a"]}` || string(s.PrivateMetadata) != `{"stripe":"cus_1"}` {
+		t.Fatalf("stored public %s, private %s", s.PublicMetadata, s.PrivateMetadata)
+	}
+
+	// Replacing, with merging into another field in the same command.
+	u = update("--replace-public-metadata", `{"tags":["b"]}`, "--replace-private-metadata", `{}`, "--unsafe-metadata", `{"lang":"en"}`)
+	if got := metadata(u, "public_metadata"); got != `{"tags":["b"]}` {
+		t.Fatalf("public_metadata after replacing printed %s", got)
+	}
+	if s := stored(); string(s.PrivateMetadata) != `{}` || string(s.UnsafeMetadata) != `{"lang":"en","theme":"dark"}` {
+		t.Fatalf("stored private %s, unsafe %s", s.PrivateMetadata, s.UnsafeMetadata)
+	}
+	before := stored()
+
+	big := `{"k":"` + strings.Repeat("x", users.MaxMetadataSize) + `"}`
+	bad := []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"users", "update", userID, "--public-metadata", `{plan:"pro"}`}, 1, "usher: --public-metadata: not valid JSON: invalid character 'p'"},
+		{[]string{"users", "update", userID, "--replace-unsafe-metadata", `{"a":1} x`}, 1, "usher: --replace-unsafe-metadata: not valid JSON: "},
+		{[]string{"users", "update", userID, "--private-metadata", ""}, 1, "usher: --private-metadata: not valid JSON: "},
+		{[]string{"users", "update", userID, "--private-metadata", `["a"]`}, 1, `usher: --private-metadata: give a JSON object`},
+		{[]string{"users", "update", userID, "--replace-public-metadata", "null"}, 1, `usher: --replace-public-metadata: give a JSON object`},
+		{[]string{"users", "update", userID, "--replace-public-metadata", big}, 1, "usher: --replace-public-metadata: use at most 8192 bytes of JSON"},
+		{[]string{"users", "update", "user_nobody", "--public-metadata", `{"a":1}`}, 1, "usher: no user user_nobody\n"},
+		{[]string{"users", "update", userID}, 2, "users update: give at least one of --public-metadata"},
+		{[]string{"users", "update", userID, "--public-metadata", `{}`, "--replace-public-metadata", `{}`}, 2,
+			"users update: give --public-metadata or --replace-public-metadata, not both"},
+		{[]string{"users", "update", "--public-metadata", `{}`}, 2, "usher users update USER_ID"},
+		{[]string{"users", "update", userID, "--email", "x@example.com"}, 2, "users update: --email only goes with users create"},
+		{[]string{"users", "create", "--email", "x@example.com", "--password", "12345678", "--public-metadata", "{}"}, 2,
+			"users create: --public-metadata only goes with users update"},
+		{[]string{"users", "unlock", userID, "--replace-unsafe-metadata", "{}"}, 2, "users unlock: --replace-unsafe-metadata only goes with users update"},
+	}
+	for _, b := range bad {
+		code, out, errOut := runCmd(t, env, b.args...)
+		if code != b.code || out != "" || !strings.HasPrefix(errOut, "usher: ") || !strings.Contains(errOut, b.err) {
+			t.Errorf("%.120q: exit %d, stdout %q, stderr %q; want exit %d and %q", b.args, code, out, errOut, b.code, b.err)
+		}
+		if b.code == 1 && strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%.120q: stderr %q, want one line", b.args, errOut)
+		}
+	}
+	if after := stored(); string(after.PublicMetadata) != string(before.PublicMetadata) ||
+		string(after.PrivateMetadata) != string(before.PrivateMetadata) || string(after.UnsafeMetadata) != string(before.UnsafeMetadata) {
+		t.Fatalf("refused updates changed the metadata: %+v", after)
+	}
+}

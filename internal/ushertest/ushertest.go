@@ -51,6 +51,7 @@ type Usher struct {
 	Store    storage.Storage
 	Clients  *clients.Service
 	Users    *users.Service
+	Keys     *keys.Manager
 	Pages    *web.Handler // nil unless Options.Mail was set
 }
 
@@ -86,7 +87,7 @@ func Start(tb testing.TB, opts Options) *Usher {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	u := &Usher{Clock: &Clock{}, Store: store, Clients: clients.NewService(store, secrets),
+	u := &Usher{Clock: &Clock{}, Store: store, Keys: km, Clients: clients.NewService(store, secrets),
 		Users: users.NewService(store, users.NewHasher(FastHashes, 0), time.Now)}
 	srv := httptest.NewServer(nil)
 	tb.Cleanup(srv.Close)

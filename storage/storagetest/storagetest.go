@@ -43,6 +43,7 @@ func Run(t *testing.T, open Open) {
 		{"Consents", testConsents},
 		{"EmailChallenges", testEmailChallenges},
 		{"RateLimits", testRateLimits},
+		{"JWTTemplates", testJWTTemplates},
 		{"SigningKeys", testSigningKeys},
 		{"Secrets", testSecrets},
 		{"Outbox", testOutbox},
