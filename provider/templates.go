@@ -155,7 +155,6 @@ func (p *Provider) signTemplate(rec *storage.JWTTemplate, payload []byte, expire
 	return jws.CompactSerialize()
 }
 
-
 // standardClaims are what Usher's access and ID tokens carry on their own;
 // custom session claims never replace them.
 var standardClaims = map[string]bool{
