@@ -3,6 +3,7 @@
 package clients
 
 import (
+	"regexp"
 	"time"
 
 	"github.com/usher-id/usher/storage"
@@ -71,6 +72,11 @@ const (
 	MaxURILength  = 2048
 	MaxListLength = 100 // entries in any one list
 )
+
+// templateName is the rule JWT template names follow (the provider's
+// templates keep the same one): a client's AccessTokenTemplate must be
+// such a name, or empty.
+var templateName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 var (
 	knownGrants      = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode, GrantJWTBearer, GrantTokenExchange}

@@ -21,6 +21,7 @@ type View struct {
 	Scopes                     []string        `json:"scopes"`
 	CORSOrigins                []string        `json:"cors_origins"`
 	AccessTokenFormat          string          `json:"access_token_format"`
+	AccessTokenTemplate        string          `json:"access_token_template,omitempty"`
 	AccessTokenTTLSeconds      int64           `json:"access_token_ttl_seconds"`
 	IDTokenTTLSeconds          int64           `json:"id_token_ttl_seconds"`
 	RefreshTokenIdleTTLSeconds int64           `json:"refresh_token_idle_ttl_seconds"`
@@ -48,6 +49,7 @@ func JSON(c *storage.Client) View {
 		Scopes:                     nonNil(c.Scopes),
 		CORSOrigins:                nonNil(c.CORSOrigins),
 		AccessTokenFormat:          c.AccessTokenFormat,
+		AccessTokenTemplate:        c.AccessTokenTemplate,
 		AccessTokenTTLSeconds:      int64(c.AccessTokenTTL / time.Second),
 		IDTokenTTLSeconds:          int64(c.IDTokenTTL / time.Second),
 		RefreshTokenIdleTTLSeconds: int64(c.RefreshTokenIdleTTL / time.Second),

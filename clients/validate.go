@@ -130,6 +130,13 @@ func Validate(c *storage.Client) error {
 	if c.AccessTokenFormat != FormatJWT && c.AccessTokenFormat != FormatOpaque {
 		p.add("access_token_format", "%q is not jwt or opaque", c.AccessTokenFormat)
 	}
+	switch {
+	case c.AccessTokenTemplate == "":
+	case !templateName.MatchString(c.AccessTokenTemplate):
+		p.add("access_token_template", "%q is not a template name: 1 to 64 letters, digits and . _ -, starting with a letter or digit", c.AccessTokenTemplate)
+	case c.AccessTokenFormat == FormatOpaque:
+		p.add("access_token_template", "shapes JWT access tokens only; this client's access tokens are opaque: set access_token_format to jwt or clear the template")
+	}
 	checkTTL(&p, "access_token_ttl_seconds", c.AccessTokenTTL, MinAccessTokenTTL, MaxAccessTokenTTL)
 	checkTTL(&p, "id_token_ttl_seconds", c.IDTokenTTL, MinIDTokenTTL, MaxIDTokenTTL)
 	checkTTL(&p, "refresh_token_idle_ttl_seconds", c.RefreshTokenIdleTTL, MinRefreshTokenTTL, MaxRefreshTokenTTL)

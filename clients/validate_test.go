@@ -197,6 +197,18 @@ func TestValidate(t *testing.T) {
 		// formats and lifetimes
 		{"opaque", func(c *storage.Client) { c.AccessTokenFormat = FormatOpaque }, ""},
 		{"unknown format", func(c *storage.Client) { c.AccessTokenFormat = "jwe" }, "access_token_format"},
+		// access token template
+		{"template", func(c *storage.Client) { c.AccessTokenTemplate = "hasura" }, ""},
+		{"template with . _ -", func(c *storage.Client) { c.AccessTokenTemplate = "db_v2.claims-1" }, ""},
+		{"template of 64", func(c *storage.Client) { c.AccessTokenTemplate = strings.Repeat("a", 64) }, ""},
+		{"template of 65", func(c *storage.Client) { c.AccessTokenTemplate = strings.Repeat("a", 65) }, "access_token_template"},
+		{"template starting with _", func(c *storage.Client) { c.AccessTokenTemplate = "_session" }, "access_token_template"},
+		{"template with space", func(c *storage.Client) { c.AccessTokenTemplate = "my template" }, "access_token_template"},
+		{"template with slash", func(c *storage.Client) { c.AccessTokenTemplate = "a/b" }, "access_token_template"},
+		{"template with opaque", func(c *storage.Client) {
+			c.AccessTokenFormat, c.AccessTokenTemplate = FormatOpaque, "hasura"
+		}, "access_token_template"},
+		{"no template with opaque", func(c *storage.Client) { c.AccessTokenFormat, c.AccessTokenTemplate = FormatOpaque, "" }, ""},
 		{"access ttl min", func(c *storage.Client) { c.AccessTokenTTL = MinAccessTokenTTL }, ""},
 		{"access ttl max", func(c *storage.Client) { c.AccessTokenTTL = MaxAccessTokenTTL }, ""},
 		{"access ttl short", func(c *storage.Client) { c.AccessTokenTTL = 59 * time.Second }, "access_token_ttl_seconds"},

@@ -59,6 +59,24 @@ type Config struct {
 	// environment variables); start-up creates, updates and removes
 	// clients to match.
 	Clients []Client `yaml:"clients"`
+	// Templates are JWT templates declared in the file; start-up creates
+	// or updates each to match. Templates made with the CLI are left as
+	// they are.
+	Templates []Template `yaml:"templates"`
+}
+
+// Template declares one JWT template: its claims, or a preset's, and how
+// tokens are signed (an instance key's algorithm, or the template's own
+// HS256 secret or RS256 key, read from a file).
+type Template struct {
+	Name             string         `yaml:"name"`
+	Preset           string         `yaml:"preset"`
+	Claims           map[string]any `yaml:"claims"`
+	Lifetime         Duration       `yaml:"lifetime"`
+	AllowedClockSkew *Duration      `yaml:"allowed_clock_skew"`
+	SigningAlgorithm string         `yaml:"signing_algorithm"`
+	HS256SecretFile  string         `yaml:"hs256_secret_file"`
+	RS256KeyFile     string         `yaml:"rs256_key_file"`
 }
 
 // Client declares one OAuth client. Unset fields take the same defaults as
@@ -78,6 +96,7 @@ type Client struct {
 	CORSOrigins            []string `yaml:"cors_origins"`
 	JWKSURI                string   `yaml:"jwks_uri"`
 	AccessTokenFormat      string   `yaml:"access_token_format"`
+	AccessTokenTemplate    string   `yaml:"access_token_template"` // a JWT template name
 	AccessTokenTTL         Duration `yaml:"access_token_ttl"`
 	IDTokenTTL             Duration `yaml:"id_token_ttl"`
 	RefreshTokenIdleTTL    Duration `yaml:"refresh_token_idle_ttl"`
@@ -443,6 +462,7 @@ func (c Config) Validate() error {
 	c.validateMasterKeys(&p, issuerOK)
 	c.validateKeys(&p)
 	c.validateClients(&p)
+	c.validateTemplates(&p)
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
 		p.add("%s: %v", label("trusted_proxies"), err)
 	}
@@ -631,6 +651,25 @@ func readClientSecrets(list []Client, readFile func(string) ([]byte, error), p *
 				continue
 			}
 			c.Secret = trimNewline(string(b))
+		}
+	}
+}
+
+func (c Config) validateTemplates(p *Problems) {
+	names := map[string]bool{}
+	for i, t := range c.Templates {
+		switch {
+		case t.Name == "":
+			p.add("templates[%d]: name is required", i)
+		case names[t.Name]:
+			p.add("templates[%d]: name %q is used twice", i, t.Name)
+		}
+		names[t.Name] = true
+		if (t.Preset == "") == (t.Claims == nil) {
+			p.add("templates[%d] (%s): give claims or a preset, not both or neither", i, t.Name)
+		}
+		if t.HS256SecretFile != "" && t.RS256KeyFile != "" {
+			p.add("templates[%d] (%s): give one of hs256_secret_file and rs256_key_file", i, t.Name)
 		}
 	}
 }

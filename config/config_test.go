@@ -748,3 +748,45 @@ func TestTrustedProxies(t *testing.T) {
 	_, err = Load("", []string{"USHER_TRUSTED_PROXIES=10.0.0.0/8,lb.internal"})
 	wantProblems(t, err, `trusted_proxies (USHER_TRUSTED_PROXIES): "lb.internal" is not an address or CIDR range`)
 }
+
+func TestDeclaredTemplates(t *testing.T) {
+	path := writeFile(t, "usher.yaml", `
+templates:
+  - name: hasura
+    preset: hasura
+    lifetime: 2m
+  - name: db
+    claims:
+      role: authenticated
+      tags: ["{{user.public_metadata.tags}}"]
+    allowed_clock_skew: 10s
+    signing_algorithm: ES256
+`)
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Templates) != 2 || c.Templates[0].Preset != "hasura" || c.Templates[0].Lifetime.Std() != 2*time.Minute ||
+		c.Templates[1].Claims["role"] != "authenticated" || c.Templates[1].AllowedClockSkew.Std() != 10*time.Second {
+		t.Fatalf("templates %+v", c.Templates)
+	}
+	bad := writeFile(t, "bad.yaml", `
+templates:
+  - name: a
+    preset: hasura
+    claims: {x: 1}
+  - name: a
+  - preset: fauna
+  - name: b
+    preset: supabase
+    hs256_secret_file: /s
+    rs256_key_file: /k
+`)
+	_, err = Load(bad, nil)
+	wantProblems(t, err,
+		"templates[0] (a): give claims or a preset, not both or neither",
+		`templates[1]: name "a" is used twice`,
+		"templates[1] (a): give claims or a preset, not both or neither",
+		"templates[2]: name is required",
+		"templates[3] (b): give one of hs256_secret_file and rs256_key_file")
+}

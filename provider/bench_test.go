@@ -12,10 +12,12 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/usher-id/usher/claims"
 	"github.com/usher-id/usher/clients"
 	"github.com/usher-id/usher/internal/oidctest"
 	"github.com/usher-id/usher/internal/ushertest"
 	"github.com/usher-id/usher/keys"
+	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/users"
 )
@@ -228,5 +230,39 @@ func BenchmarkIntrospection(b *testing.B) {
 		if !resp.Active {
 			b.Fatal("the token introspects inactive")
 		}
+	}
+}
+
+// BenchmarkMint is one template token per op, per preset: the template
+// read, rendering for a user with metadata, and signing (ES256 with the
+// instance key, or HS256 with the template's own secret where the preset
+// says so). BenchmarkRender in package claims is the rendering alone.
+func BenchmarkMint(b *testing.B) {
+	u := startBenchUsher(b, "ES256")
+	ctx := context.Background()
+	user, err := u.Users.Create(ctx, users.NewUser{Email: "jane@example.com", Password: testPassword, FirstName: "Jane", LastName: "Doe", EmailVerified: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if user, err = u.Users.UpdateMetadata(ctx, user.ID, users.MetadataUpdate{Public: json.RawMessage(`{"plan":"pro","groups":["admins","staff"],"org":{"tier":3}}`)}); err != nil {
+		b.Fatal(err)
+	}
+	svc := &provider.Templates{Store: u.Store, Keys: u.Keys, Provider: u.Provider}
+	for _, p := range claims.Presets() {
+		spec := provider.TemplateSpec{Name: p.Name, Claims: p.Claims}
+		if p.Algorithm == "HS256" {
+			spec.HS256Secret = []byte(strings.Repeat("s", 32))
+		}
+		if _, _, err := svc.Create(ctx, spec); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(p.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := u.Provider.Mint(ctx, p.Name, user, "bench"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

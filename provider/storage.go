@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -485,10 +486,27 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	return nil
 }
 
-// GetPrivateClaimsFromScopes adds the custom session claims to JWT access
-// tokens issued for a user.
-func (s *opStorage) GetPrivateClaimsFromScopes(ctx context.Context, userID, _ string, _ []string) (map[string]any, error) {
-	return s.p.sessionClaims(ctx, userID)
+// GetPrivateClaimsFromScopes adds the custom session claims, and the claims
+// of the JWT template the client names for its access tokens, to JWT access
+// tokens issued for a user. Neither replaces a standard claim; where both
+// set a claim, the client's template wins.
+func (s *opStorage) GetPrivateClaimsFromScopes(ctx context.Context, userID, clientID string, _ []string) (map[string]any, error) {
+	custom, err := s.p.sessionClaims(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	own, err := s.p.clientTemplateClaims(ctx, clientID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if len(own) == 0 {
+		return custom, nil
+	}
+	if custom == nil {
+		return own, nil
+	}
+	maps.Copy(custom, own)
+	return custom, nil
 }
 
 // ValidateJWTProfileScopes admits the JWT bearer grant (RFC 7523) for a

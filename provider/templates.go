@@ -21,50 +21,47 @@ import (
 // template rendered into every access token and ID token.
 const SessionClaimsTemplate = "_session"
 
-// templateCacheTTL bounds how stale a replica's view of a template may be;
-// an edit takes effect on the next mint of the replica that made it.
-const templateCacheTTL = 5 * time.Second
-
-// parsedTemplate is a stored template with its claims parsed once.
+// parsedTemplate is a stored template with its claims parsed.
 type parsedTemplate struct {
-	rec     *storage.JWTTemplate
-	tpl     *claims.Template
-	fetched time.Time
+	rec *storage.JWTTemplate
+	tpl *claims.Template
 }
 
-// templateCache keeps parsed templates by name for templateCacheTTL. A
-// missing template is remembered too (nil rec), so tokens issued while no
-// session claims are set cost no lookup.
+// templateCache keeps parsed templates by name. The record is read on
+// every use, so an edit made anywhere (another replica, the CLI) applies
+// to the next token; only the parse is reused while the record is
+// unchanged.
 type templateCache struct {
 	mu     sync.Mutex
 	byName map[string]parsedTemplate
 }
 
+// template returns the template called name; rec is nil when there is
+// none.
 func (p *Provider) template(ctx context.Context, name string) (*parsedTemplate, error) {
-	now := p.opts.Now()
+	rec, err := p.opts.Store.GetJWTTemplateByName(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return &parsedTemplate{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.templates.mu.Lock()
+	c, ok := p.templates.byName[name]
+	p.templates.mu.Unlock()
+	if ok && c.rec.ID == rec.ID && c.rec.UpdatedAt.Equal(rec.UpdatedAt) {
+		c.rec = rec
+		return &c, nil
+	}
+	tpl, _, err := claims.Parse(rec.Claims)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, err)
+	}
+	c = parsedTemplate{rec: rec, tpl: tpl}
 	p.templates.mu.Lock()
 	if p.templates.byName == nil {
 		p.templates.byName = map[string]parsedTemplate{}
 	}
-	c, ok := p.templates.byName[name]
-	p.templates.mu.Unlock()
-	if ok && now.Sub(c.fetched) < templateCacheTTL {
-		return &c, nil
-	}
-	rec, err := p.opts.Store.GetJWTTemplateByName(ctx, name)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		c = parsedTemplate{fetched: now}
-	case err != nil:
-		return nil, err
-	default:
-		tpl, _, err := claims.Parse(rec.Claims)
-		if err != nil {
-			return nil, fmt.Errorf("template %s: %w", name, err)
-		}
-		c = parsedTemplate{rec: rec, tpl: tpl, fetched: now}
-	}
-	p.templates.mu.Lock()
 	p.templates.byName[name] = c
 	p.templates.mu.Unlock()
 	return &c, nil

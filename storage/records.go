@@ -138,6 +138,7 @@ type Client struct {
 	JWKSURI                string          // for private_key_jwt
 	JWKS                   json.RawMessage // inline alternative to JWKSURI
 	AccessTokenFormat      string          // jwt or opaque
+	AccessTokenTemplate    string          // JWT template whose claims its JWT access tokens for users carry; "": none
 	AccessTokenTTL         time.Duration
 	IDTokenTTL             time.Duration
 	RefreshTokenIdleTTL    time.Duration

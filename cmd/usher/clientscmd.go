@@ -56,9 +56,11 @@ const clientsUsage = `usage: usher clients create --name N [--redirect-uri URI .
 settings: --redirect-uri URI, --post-logout-redirect-uri URI, --grant G, --scope S,
   --cors-origin O (each repeatable; on update a list given replaces the old one,
   and a single empty value empties it), --public, --native, --third-party,
-  --auth-method M, --access-token-format jwt|opaque, --jwks-uri URL,
-  --access-token-ttl D, --id-token-ttl D, --refresh-token-idle-ttl D,
-  --refresh-token-max-ttl D, --id-token-userinfo-claims=false; and --config FILE`
+  --auth-method M, --access-token-format jwt|opaque, --access-token-template NAME
+  (its JWT access tokens for users also carry that JWT template's claims; on
+  update "" clears it), --jwks-uri URL, --access-token-ttl D, --id-token-ttl D,
+  --refresh-token-idle-ttl D, --refresh-token-max-ttl D,
+  --id-token-userinfo-claims=false; and --config FILE`
 
 // clientListFlag is a repeatable flag. With split, each value is also split on
 // whitespace, so --scope "openid profile" gives two scopes. An empty value
@@ -86,7 +88,7 @@ func (l *clientListFlag) Set(v string) error {
 
 // clientFlags are the settings create and update accept.
 type clientFlags struct {
-	name, authMethod, format, jwksURI            string
+	name, authMethod, format, template, jwksURI  string
 	redirects, postLogout, grants, scopes, cors  clientListFlag
 	public, native, thirdParty, userinfoClaims   bool
 	accessTTL, idTTL, refreshIdleTTL, refreshMax time.Duration
@@ -105,6 +107,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.thirdParty, "third-party", false, "ask users for consent (first-party clients skip it)")
 	fs.StringVar(&f.authMethod, "auth-method", "", "token endpoint auth `method`: client_secret_basic, client_secret_post, private_key_jwt or none")
 	fs.StringVar(&f.format, "access-token-format", "", "access token `format`: jwt or opaque")
+	fs.StringVar(&f.template, "access-token-template", "", "a JWT template whose claims JWT access tokens also carry (`name`; \"\" clears it)")
 	fs.StringVar(&f.jwksURI, "jwks-uri", "", "the client's public keys, for private_key_jwt (`URL`)")
 	fs.DurationVar(&f.accessTTL, "access-token-ttl", 0, "access token `lifetime` (default 15m)")
 	fs.DurationVar(&f.idTTL, "id-token-ttl", 0, "ID token `lifetime` (default 1h)")
@@ -156,6 +159,9 @@ func (f *clientFlags) apply(c *storage.Client, set map[string]bool) {
 	}
 	if set["access-token-format"] {
 		c.AccessTokenFormat = f.format
+	}
+	if set["access-token-template"] {
+		c.AccessTokenTemplate = f.template
 	}
 	if set["jwks-uri"] {
 		c.JWKSURI = f.jwksURI
@@ -255,6 +261,7 @@ func clientsCommand(ctx context.Context, args, environ []string, stdout, stderr 
 		if err != nil {
 			return clientError(err, "")
 		}
+		warnMissingTemplate(ctx, db, log, c)
 		return writeClientJSON(stdout, clientOutput{View: clients.JSON(c), ClientSecret: secret})
 	case "list":
 		var all []clients.View
@@ -291,6 +298,9 @@ func clientsCommand(ctx context.Context, args, environ []string, stdout, stderr 
 		if err := svc.Update(ctx, c); err != nil {
 			return clientError(err, rest[0])
 		}
+		if set["access-token-template"] {
+			warnMissingTemplate(ctx, db, log, c)
+		}
 		out := clientOutput{View: clients.JSON(c)}
 		if clients.UsesSecret(c.AuthMethod) && len(c.SecretHash) == 0 {
 			// Made confidential: it needs a secret, shown this once.
@@ -312,6 +322,19 @@ func clientsCommand(ctx context.Context, args, environ []string, stdout, stderr 
 		return writeClientJSON(stdout, map[string]string{"client_id": rest[0], "client_secret": secret})
 	}
 	return nil
+}
+
+// warnMissingTemplate tells the operator when the client names a JWT
+// template that does not exist (yet): its access tokens carry no template
+// claims until one is created with that name.
+func warnMissingTemplate(ctx context.Context, db storage.JWTTemplates, log *slog.Logger, c *storage.Client) {
+	if c.AccessTokenTemplate == "" {
+		return
+	}
+	if _, err := db.GetJWTTemplateByName(ctx, c.AccessTokenTemplate); errors.Is(err, storage.ErrNotFound) {
+		log.Warn("no JWT template has this name yet: the client's access tokens carry no template claims until one does",
+			"client_id", c.ID, "template", c.AccessTokenTemplate)
+	}
 }
 
 // clientError turns a clients error into the line the operator reads.
@@ -344,7 +367,8 @@ func declaredClients(cfg config.Config) []clients.Declared {
 			ID: c.ID, Name: c.Name, ApplicationType: c.ApplicationType, AuthMethod: c.AuthMethod,
 			RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 			GrantTypes: c.GrantTypes, Scopes: c.Scopes, CORSOrigins: c.CORSOrigins, JWKSURI: c.JWKSURI,
-			AccessTokenFormat: c.AccessTokenFormat, AccessTokenTTL: c.AccessTokenTTL.Std(), IDTokenTTL: c.IDTokenTTL.Std(),
+			AccessTokenFormat: c.AccessTokenFormat, AccessTokenTemplate: c.AccessTokenTemplate,
+			AccessTokenTTL: c.AccessTokenTTL.Std(), IDTokenTTL: c.IDTokenTTL.Std(),
 			RefreshTokenIdleTTL: c.RefreshTokenIdleTTL.Std(), RefreshTokenMaxTTL: c.RefreshTokenMaxTTL.Std(),
 			FirstParty: c.FirstParty == nil || *c.FirstParty, IDTokenUserinfoClaims: c.IDTokenUserinfoClaims == nil || *c.IDTokenUserinfoClaims,
 		}}

@@ -6,6 +6,7 @@ import (
 	"github.com/usher-id/usher/config"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ type clientJSON struct {
 	Scopes                 []string `json:"scopes"`
 	CORSOrigins            []string `json:"cors_origins"`
 	AccessTokenFormat      string   `json:"access_token_format"`
+	AccessTokenTemplate    string   `json:"access_token_template"`
 	AccessTokenTTL         int      `json:"access_token_ttl_seconds"`
 	FirstParty             bool     `json:"first_party"`
 	IDTokenUserinfoClaims  bool     `json:"id_token_userinfo_claims"`
@@ -240,5 +242,79 @@ func TestClientsCommandLine(t *testing.T) {
 	var list []clientJSON
 	if clientsOK(t, env, &list, "list"); len(list) != 1 {
 		t.Fatalf("list = %+v", list)
+	}
+}
+
+func TestClientsAccessTokenTemplate(t *testing.T) {
+	dir := t.TempDir()
+	env := testEnv("USHER_DATABASE_URL="+filepath.Join(dir, "usher.db"), "USHER_MASTER_KEY="+masterKeyA)
+
+	// A template that does not exist yet may be named; the operator is told.
+	code, out, errOut := runCmd(t, env, "clients", "create", "--name", "App", "--redirect-uri", "https://app.example.com/cb",
+		"--access-token-template", "hasura")
+	var c clientJSON
+	if code != 0 || json.Unmarshal([]byte(out), &c) != nil || c.AccessTokenTemplate != "hasura" {
+		t.Fatalf("create --access-token-template: exit %d, stdout %s, stderr %q", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "no JWT template has this name yet") || !strings.Contains(errOut, "hasura") {
+		t.Errorf("create naming a missing template warned %q", errOut)
+	}
+	clientsOK(t, env, &c, "get", c.ClientID)
+	if c.AccessTokenTemplate != "hasura" {
+		t.Fatalf("get after create: %+v", c)
+	}
+
+	// Once the template exists, naming it warns of nothing.
+	claimsFile := filepath.Join(dir, "claims.json")
+	if err := os.WriteFile(claimsFile, []byte(`{"role":"authenticated"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCmd(t, env, "templates", "create", "--name", "db.v2", "--claims-file", claimsFile); code != 0 {
+		t.Fatalf("templates create: exit %d, %q", code, errOut)
+	}
+	code, out, errOut = runCmd(t, env, "clients", "update", c.ClientID, "--access-token-template", "db.v2")
+	if code != 0 || json.Unmarshal([]byte(out), &c) != nil || c.AccessTokenTemplate != "db.v2" || strings.Contains(errOut, "no JWT template") {
+		t.Fatalf("update --access-token-template db.v2: exit %d, stdout %s, stderr %q", code, out, errOut)
+	}
+
+	// Refused: a bad name, and a template on opaque access tokens, whether
+	// the format or the template comes second. Nothing changes.
+	for _, args := range [][]string{
+		{"update", c.ClientID, "--access-token-template", "_session"},
+		{"update", c.ClientID, "--access-token-template", "a b"},
+		{"update", c.ClientID, "--access-token-format", "opaque"},
+		{"create", "--name", "Opaque", "--redirect-uri", "https://e.com/cb", "--access-token-format", "opaque", "--access-token-template", "db.v2"},
+	} {
+		code, out, errOut := runCmd(t, env, append([]string{"clients"}, args...)...)
+		if code != 1 || out != "" || !strings.HasPrefix(errOut, "usher: invalid client: access_token_template: ") {
+			t.Errorf("clients %s: exit %d, stdout %q, stderr %q", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	code, _, errOut = runCmd(t, env, "clients", "update", c.ClientID, "--access-token-format", "opaque")
+	if !strings.Contains(errOut, "access_token_format to jwt") {
+		t.Errorf("opaque with a template: the message %q does not say what to do", errOut)
+	}
+	clientsOK(t, env, &c, "get", c.ClientID)
+	if c.AccessTokenTemplate != "db.v2" || c.AccessTokenFormat != "jwt" {
+		t.Fatalf("a refused update changed the client: %+v", c)
+	}
+
+	// "" clears it, and then the client may go opaque.
+	var cleared clientJSON // a fresh value: an omitted key leaves a field as it was
+	out = clientsOK(t, env, &cleared, "update", c.ClientID, "--access-token-template", "")
+	if cleared.ClientID != c.ClientID || cleared.AccessTokenTemplate != "" || strings.Contains(out, "access_token_template") {
+		t.Fatalf("update --access-token-template \"\" printed %s", out)
+	}
+	clientsOK(t, env, &c, "update", c.ClientID, "--access-token-format", "opaque")
+	if c.AccessTokenFormat != "opaque" {
+		t.Fatalf("update --access-token-format opaque: %+v", c)
+	}
+}
+
+func TestDeclaredClientsAccessTokenTemplate(t *testing.T) {
+	cfg := config.Config{Clients: []config.Client{{ID: "app", Name: "App", AccessTokenTemplate: "hasura"}, {ID: "plain", Name: "Plain"}}}
+	got := declaredClients(cfg)
+	if len(got) != 2 || got[0].Client.AccessTokenTemplate != "hasura" || got[1].Client.AccessTokenTemplate != "" {
+		t.Fatalf("declaredClients = %+v", got)
 	}
 }

@@ -97,6 +97,11 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		return err
 	}
 
+	if c, u, err := syncTemplates(ctx, cfg.Templates, &provider.Templates{Store: db, Keys: km, Provider: op}); err != nil {
+		return err
+	} else if c+u > 0 {
+		log.Info("synced JWT templates from the configuration file", "created", c, "updated", u)
+	}
 	pages, err := accountPages(ctx, cfg, db, km, us, op, log)
 	if err != nil {
 		return err

@@ -295,3 +295,50 @@ func writeJSONTo(w io.Writer, v any) error {
 	_, err = fmt.Fprintf(w, "%s\n", out)
 	return err
 }
+
+// syncTemplates creates or updates each template the configuration
+// declares, and says how many of each.
+func syncTemplates(ctx context.Context, declared []config.Template, svc *provider.Templates) (created, updated int, err error) {
+	for _, d := range declared {
+		spec := provider.TemplateSpec{Name: d.Name, Lifetime: d.Lifetime.Std(), Algorithm: d.SigningAlgorithm}
+		if d.AllowedClockSkew != nil {
+			skew := d.AllowedClockSkew.Std()
+			spec.ClockSkew = &skew
+		}
+		if d.Preset != "" {
+			p, ok := claims.PresetByName(d.Preset)
+			if !ok {
+				return created, updated, fmt.Errorf("template %s: no preset %q", d.Name, d.Preset)
+			}
+			spec.Claims = p.Claims
+			if spec.Lifetime == 0 {
+				spec.Lifetime = p.Lifetime
+			}
+		} else if spec.Claims, err = json.Marshal(d.Claims); err != nil {
+			return created, updated, fmt.Errorf("template %s: claims: %w", d.Name, err)
+		}
+		if d.HS256SecretFile != "" {
+			b, err := os.ReadFile(d.HS256SecretFile)
+			if err != nil {
+				return created, updated, fmt.Errorf("template %s: hs256_secret_file: %w", d.Name, err)
+			}
+			spec.HS256Secret = []byte(strings.TrimRight(string(b), "\r\n"))
+		}
+		if d.RS256KeyFile != "" {
+			if spec.RS256PrivateKeyPEM, err = os.ReadFile(d.RS256KeyFile); err != nil {
+				return created, updated, fmt.Errorf("template %s: rs256_key_file: %w", d.Name, err)
+			}
+		}
+		_, _, err := svc.Update(ctx, d.Name, spec)
+		if errors.Is(err, storage.ErrNotFound) {
+			_, _, err = svc.Create(ctx, spec)
+			created++
+		} else {
+			updated++
+		}
+		if err != nil {
+			return created, updated, fmt.Errorf("template %s in the configuration file: %w", d.Name, err)
+		}
+	}
+	return created, updated, nil
+}

@@ -54,6 +54,13 @@ func publicClient(c *storage.Client) {
 	c.JWKS = nil
 	c.IDTokenUserinfoClaims = false
 	c.FirstParty = false
+	c.AccessTokenTemplate = ""
+}
+
+// templatedClient names a JWT template that shapes its access tokens.
+func templatedClient(c *storage.Client) {
+	c.AccessTokenFormat = "jwt"
+	c.AccessTokenTemplate = "hasura.v2_claims-1"
 }
 
 func clientRoundTrip(t *testing.T, s storage.Storage) {
@@ -63,6 +70,7 @@ func clientRoundTrip(t *testing.T, s storage.Storage) {
 	}{
 		{"Confidential", confidentialClient},
 		{"Public", publicClient},
+		{"Templated", templatedClient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := createClient(t, s, tc.mod)
@@ -119,6 +127,7 @@ func clientUpdate(t *testing.T, s storage.Storage) {
 
 	upd := *orig
 	confidentialClient(&upd)
+	templatedClient(&upd)
 	upd.Name = "Renamed"
 	upd.CreatedAt = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC) // not written
 	must(t, s.UpdateClient(t.Context(), &upd), "UpdateClient")
@@ -128,7 +137,8 @@ func clientUpdate(t *testing.T, s storage.Storage) {
 	sameClient(t, got, &upd)
 	sameTime(t, "CreatedAt after UpdateClient", got.CreatedAt, orig.CreatedAt)
 
-	// And back to a public client: lists and secrets can be emptied.
+	// And back to a public client: lists, secrets and the template can be
+	// emptied.
 	publicClient(got)
 	must(t, s.UpdateClient(t.Context(), got), "UpdateClient")
 	again, err := s.GetClient(t.Context(), c.ID)

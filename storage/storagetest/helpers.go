@@ -372,6 +372,7 @@ func sameClient(t testing.TB, got, want *storage.Client) {
 	eq(t, "JWKSURI", got.JWKSURI, want.JWKSURI)
 	sameJSON(t, "JWKS", got.JWKS, want.JWKS)
 	eq(t, "AccessTokenFormat", got.AccessTokenFormat, want.AccessTokenFormat)
+	eq(t, "AccessTokenTemplate", got.AccessTokenTemplate, want.AccessTokenTemplate)
 	eq(t, "AccessTokenTTL", got.AccessTokenTTL, want.AccessTokenTTL)
 	eq(t, "IDTokenTTL", got.IDTokenTTL, want.IDTokenTTL)
 	eq(t, "RefreshTokenIdleTTL", got.RefreshTokenIdleTTL, want.RefreshTokenIdleTTL)
