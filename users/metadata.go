@@ -18,17 +18,20 @@ const MaxMetadataSize = 8 << 10
 // Unsafe: nil leaves it alone; with Replace false the object is deep-merged
 // (a key whose new value is null is deleted, at any depth; objects merge
 // recursively; any other value replaces), with Replace true it replaces the
-// whole object.
+// whole object. ReplacePublic, ReplacePrivate and ReplaceUnsafe replace one
+// object each, so one update may merge some and replace others.
 type MetadataUpdate struct {
-	Public, Private, Unsafe json.RawMessage
-	Replace                 bool
+	Public, Private, Unsafe                      json.RawMessage
+	Replace                                      bool
+	ReplacePublic, ReplacePrivate, ReplaceUnsafe bool
 }
 
 // metadataField is one of the three metadata objects of a user.
 type metadataField struct {
-	name  string // as Clerk's API and ValidationError.Field name it
-	given json.RawMessage
-	of    func(u *storage.User) *json.RawMessage
+	name    string // as Clerk's API and ValidationError.Field name it
+	given   json.RawMessage
+	replace bool
+	of      func(u *storage.User) *json.RawMessage
 }
 
 // UpdateMetadata applies m to the user's metadata and returns the user as
@@ -41,9 +44,9 @@ type metadataField struct {
 // appends no event.
 func (s *Service) UpdateMetadata(ctx context.Context, userID string, m MetadataUpdate) (*storage.User, error) {
 	fields := []metadataField{
-		{"public_metadata", m.Public, func(u *storage.User) *json.RawMessage { return &u.PublicMetadata }},
-		{"private_metadata", m.Private, func(u *storage.User) *json.RawMessage { return &u.PrivateMetadata }},
-		{"unsafe_metadata", m.Unsafe, func(u *storage.User) *json.RawMessage { return &u.UnsafeMetadata }},
+		{"public_metadata", m.Public, m.Replace || m.ReplacePublic, func(u *storage.User) *json.RawMessage { return &u.PublicMetadata }},
+		{"private_metadata", m.Private, m.Replace || m.ReplacePrivate, func(u *storage.User) *json.RawMessage { return &u.PrivateMetadata }},
+		{"unsafe_metadata", m.Unsafe, m.Replace || m.ReplaceUnsafe, func(u *storage.User) *json.RawMessage { return &u.UnsafeMetadata }},
 	}
 	// Checked, and replacements encoded, before the transaction; the
 	// decoded patches are only read from, since InTx may run fn again.
@@ -60,7 +63,7 @@ func (s *Service) UpdateMetadata(ctx context.Context, userID string, m MetadataU
 			return nil, &ValidationError{Field: f.name, Message: "give a JSON object"}
 		}
 		patches[i] = obj
-		if m.Replace {
+		if f.replace {
 			if replacements[i], err = encodeMetadata(f.name, obj); err != nil {
 				return nil, err
 			}
@@ -82,7 +85,7 @@ func (s *Service) UpdateMetadata(ctx context.Context, userID string, m MetadataU
 				continue
 			}
 			dst := f.of(u)
-			if m.Replace {
+			if f.replace {
 				*dst = replacements[i]
 				continue
 			}

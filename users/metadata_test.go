@@ -259,3 +259,31 @@ func countEvents(evs []*storage.Event) map[string]int {
 	}
 	return n
 }
+
+// One update may replace one object and merge into another, in one
+// transaction.
+func TestUpdateMetadataPerField(t *testing.T) {
+	s, db, _ := newService(t)
+	ctx := t.Context()
+	created, err := s.Create(ctx, ada())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateMetadata(ctx, created.ID, users.MetadataUpdate{
+		Public: json.RawMessage(`{"a":1,"b":2}`), Unsafe: json.RawMessage(`{"x":1,"y":2}`)}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.UpdateMetadata(ctx, created.ID, users.MetadataUpdate{
+		Public: json.RawMessage(`{"c":3}`), ReplacePublic: true,
+		Unsafe: json.RawMessage(`{"y":null,"z":3}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(u.PublicMetadata) != `{"c":3}` || string(u.UnsafeMetadata) != `{"x":1,"z":3}` {
+		t.Fatalf("public %s (replaced), unsafe %s (merged)", u.PublicMetadata, u.UnsafeMetadata)
+	}
+	if n := countEvents(pending(t, db)); n[users.EventUserUpdated] != 2 {
+		t.Fatalf("events %v: one user.updated per update", n)
+	}
+}

@@ -133,31 +133,26 @@ func metadataFlags(fs *flag.FlagSet) map[string]*string {
 }
 
 // updateUser merges into or replaces the user's metadata, as the flags
-// given (set) say, and prints the user as JSON. Replacing and merging are
-// two updates, each in its own transaction: replacing first, since what it
-// may refuse (a value too large) does not depend on what is stored, so
-// that a merge is refused before anything changes unless what it would
-// make is too large.
+// given (set) say, in one transaction, and prints the user as JSON.
 func updateUser(ctx context.Context, cfgPath string, environ []string, userID string, values map[string]*string, set map[string]bool, stdout io.Writer) error {
-	var merge, replace users.MetadataUpdate
-	replace.Replace = true
+	var m users.MetadataUpdate
 	flagOf := map[string]string{} // ValidationError.Field to the flag that gave it
 	given := false
 	for _, f := range []struct {
-		name           string
-		merge, replace *json.RawMessage
+		name    string
+		value   *json.RawMessage
+		replace *bool
 	}{
-		{"public", &merge.Public, &replace.Public},
-		{"private", &merge.Private, &replace.Private},
-		{"unsafe", &merge.Unsafe, &replace.Unsafe},
+		{"public", &m.Public, &m.ReplacePublic},
+		{"private", &m.Private, &m.ReplacePrivate},
+		{"unsafe", &m.Unsafe, &m.ReplaceUnsafe},
 	} {
 		name := f.name + "-metadata"
 		if set[name] && set["replace-"+name] {
 			return &usageError{fmt.Sprintf("users update: give --%s or --replace-%s, not both", name, name)}
 		}
-		dst := f.merge
 		if set["replace-"+name] {
-			name, dst = "replace-"+name, f.replace
+			name, *f.replace = "replace-"+name, true
 		} else if !set[name] {
 			continue
 		}
@@ -166,7 +161,7 @@ func updateUser(ctx context.Context, cfgPath string, environ []string, userID st
 		if err != nil {
 			return err
 		}
-		*dst = v
+		*f.value = v
 		flagOf[f.name+"_metadata"] = name
 	}
 	if !given {
@@ -178,26 +173,15 @@ func updateUser(ctx context.Context, cfgPath string, environ []string, userID st
 		return err
 	}
 	defer db.Close()
-	var u *storage.User
-	for _, m := range []users.MetadataUpdate{replace, merge} {
-		if m.Public == nil && m.Private == nil && m.Unsafe == nil {
-			continue
-		}
-		replaced := u != nil // the replace went through before this merge
-		u, err = svc.UpdateMetadata(ctx, userID, m)
-		var ve *users.ValidationError
-		switch {
-		case errors.Is(err, users.ErrNotFound):
-			err = fmt.Errorf("no user %s", userID)
-		case errors.As(err, &ve) && flagOf[ve.Field] != "":
-			err = fmt.Errorf("--%s: %s", flagOf[ve.Field], ve.Message)
-		}
-		if err != nil && replaced {
-			return fmt.Errorf("%w (the --replace- flags were applied, the others not)", err)
-		}
-		if err != nil {
-			return err
-		}
+	u, err := svc.UpdateMetadata(ctx, userID, m)
+	var ve *users.ValidationError
+	switch {
+	case errors.Is(err, users.ErrNotFound):
+		return fmt.Errorf("no user %s", userID)
+	case errors.As(err, &ve) && flagOf[ve.Field] != "":
+		return fmt.Errorf("--%s: %s", flagOf[ve.Field], ve.Message)
+	case err != nil:
+		return err
 	}
 	out, err := json.MarshalIndent(users.NewPublic(u, time.Now()), "", "  ")
 	if err != nil {
