@@ -365,3 +365,26 @@ func claimsOf(t *testing.T, preset string) json.RawMessage {
 	}
 	return p.Claims
 }
+
+// An opaque access token is exchanged like a JWT one.
+func TestTokenExchangeWithOpaqueAccessToken(t *testing.T) {
+	u := startUsher(t, nil)
+	u.newUser(t, "jane@example.com")
+	f := newFlow(t, u, false, func(c *storage.Client) {
+		c.GrantTypes = []string{clients.GrantAuthorizationCode, tokenExchangeGrant}
+		c.AccessTokenFormat = "opaque"
+	})
+	tok := f.login(t)
+	if strings.Count(tok.AccessToken, ".") == 2 {
+		t.Fatalf("the access token is a JWT: %s", tok.AccessToken)
+	}
+	x := &templateFixture{u: u, f: f, tok: tok, svc: &provider.Templates{Store: u.Store, Keys: u.Keys, Provider: u.Provider}}
+	x.create(t, provider.TemplateSpec{Name: "db", Claims: json.RawMessage(`{"role":"authenticated"}`)})
+	st, out := x.exchange(t, url.Values{"subject_token": {tok.AccessToken}, "audience": {"db"}})
+	if st != http.StatusOK {
+		t.Fatalf("exchange of an opaque token: %d %v", st, out)
+	}
+	if c := verifyWithJWKS(t, u, out["access_token"].(string)); c["role"] != "authenticated" {
+		t.Fatalf("claims %v", c)
+	}
+}
