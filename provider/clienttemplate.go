@@ -2,10 +2,8 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"strings"
 
-	"github.com/usher-id/usher/claims"
 	"github.com/usher-id/usher/storage"
 )
 
@@ -37,21 +35,5 @@ func (p *Provider) clientTemplateClaims(ctx context.Context, clientID, userID st
 			"client_id", clientID, "template", name)
 		return nil, nil
 	}
-	u, err := p.opts.Store.GetUser(ctx, userID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	custom, err := pt.tpl.Render(claims.Context{User: u})
-	if err != nil {
-		return nil, err
-	}
-	for k := range custom {
-		if standardClaims[k] {
-			delete(custom, k)
-		}
-	}
-	return custom, nil
+	return p.extraClaims(ctx, pt, userID)
 }

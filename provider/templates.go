@@ -171,6 +171,12 @@ func (p *Provider) sessionClaims(ctx context.Context, userID string) (map[string
 	if err != nil || pt.rec == nil {
 		return nil, err
 	}
+	return p.extraClaims(ctx, pt, userID)
+}
+
+// extraClaims renders pt for the user, without any standard claim: what a
+// template adds to Usher's own tokens. A user gone since is no claims.
+func (p *Provider) extraClaims(ctx context.Context, pt *parsedTemplate, userID string) (map[string]any, error) {
 	u, err := p.opts.Store.GetUser(ctx, userID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
