@@ -469,6 +469,15 @@ func testRewrap(t *testing.T, store interface {
 	for _, alg := range allAlgs {
 		tokens[alg] = sign(t, m, c, alg, time.Hour)
 	}
+	// A JWT template's own key, and a template without one.
+	tplSecret := []byte("a template's shared secret, 32 bytes or more")
+	if err := store.CreateJWTTemplate(ctx, &storage.JWTTemplate{Name: "db", Claims: []byte(`{}`), Lifetime: time.Minute, Algorithm: "HS256",
+		CustomKey: m.Seal(tplSecret, keys.TemplateKeyPurpose("db"))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateJWTTemplate(ctx, &storage.JWTTemplate{Name: "plain", Claims: []byte(`{}`), Lifetime: time.Minute, Algorithm: "RS256"}); err != nil {
+		t.Fatal(err)
+	}
 	before := listKeys(t, store)
 
 	// During the change of master key: the new key seals, the old opens.
@@ -478,8 +487,8 @@ func testRewrap(t *testing.T, store interface {
 	if err != nil {
 		t.Fatalf("Rewrap: %v", err)
 	}
-	if n != len(before)+2 {
-		t.Fatalf("Rewrap re-sealed %d, want %d keys + 2 secrets", n, len(before))
+	if n != len(before)+3 {
+		t.Fatalf("Rewrap re-sealed %d, want %d keys + 2 secrets + 1 template key", n, len(before))
 	}
 	after := listKeys(t, store)
 	if len(after) != len(before) {
@@ -503,6 +512,13 @@ func testRewrap(t *testing.T, store interface {
 	}
 	if v, err := mb.Secret(ctx, "cookie-key", 64); err != nil || !bytes.Equal(v, secretB) {
 		t.Fatalf("Secret after rewrap: %x, %v; want %x", v, err, secretB)
+	}
+	tpl, err := store.GetJWTTemplateByName(ctx, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := mb.Open(tpl.CustomKey, keys.TemplateKeyPurpose("db")); err != nil || !bytes.Equal(v, tplSecret) {
+		t.Fatalf("template key after rewrap: %q, %v", v, err)
 	}
 	set := fetchJWKS(t, mb)
 	for _, alg := range allAlgs {
