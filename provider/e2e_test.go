@@ -103,6 +103,7 @@ func TestPostgresProvider(t *testing.T) {
 		{"TokenExchangeMintsTemplateTokens", TestTokenExchangeMintsTemplateTokens},
 		{"MintEndpointAndCustomKeys", TestMintEndpointAndCustomKeys},
 		{"SessionClaims", TestSessionClaims},
+		{"ClientTokensWithoutRecords", TestClientTokensWithoutRecords},
 	} {
 		t.Run(tc.name, tc.fn)
 	}

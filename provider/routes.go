@@ -34,7 +34,7 @@ func (p *Provider) routes(mux *http.ServeMux, discovery *discovery) {
 	mux.Handle(p.op.AuthorizationEndpoint().Relative()+"/callback", p.requireBrowser(p.op))
 	mux.Handle(p.op.TokenEndpoint().Relative(), noStore(interceptor.Handler(p.tokenEndpoint(p.op))))
 	mux.Handle(p.op.UserinfoEndpoint().Relative(), noStore(bearerChallenge(p.op)))
-	mux.Handle(p.op.IntrospectionEndpoint().Relative(), noStore(secretPostAsBasic(p.op)))
+	mux.Handle(p.op.IntrospectionEndpoint().Relative(), noStore(secretPostAsBasic(keepVerifiedPayload(p.op))))
 	mux.Handle(p.op.EndSessionEndpoint().Relative(), formGuard(p.op))
 	mux.Handle("POST /v1/tokens/{template}", cors.New(*p.corsOptions()).Handler(interceptor.HandlerFunc(p.mintEndpoint)))
 	mux.Handle("OPTIONS /v1/tokens/{template}", cors.New(*p.corsOptions()).Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -164,12 +165,19 @@ func (s *opStorage) contextOf(ctx context.Context, req op.TokenRequest) (tokenCo
 }
 
 // newAccessToken records an access token and returns its ID and expiry.
+// A JWT access token a client gets for itself (client_credentials, JWT
+// bearer) is not recorded: everything introspection says of it is in the
+// signed token, and revoking it writes a record then (see RevokeToken).
+// That leaves signing as the cost of the grant.
 func (s *opStorage) newAccessToken(ctx context.Context, tx storage.AccessTokens, tc tokenContext) (string, time.Time, error) {
 	c, err := s.p.client(ctx, tc.clientID)
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	now := s.now()
+	if tc.userID == "" && c.c.AccessTokenFormat != "opaque" {
+		return storage.NewID(storage.PrefixClientToken), now.Add(c.c.AccessTokenTTL), nil
+	}
 	at := &storage.AccessToken{
 		ClientID: tc.clientID, UserID: tc.userID, SessionID: tc.sessionID, FamilyID: tc.familyID, AuthRequestID: tc.authRequestID,
 		Scopes: tc.scopes, Audience: tc.audience, CreatedAt: now, ExpiresAt: now.Add(c.c.AccessTokenTTL),
@@ -329,7 +337,7 @@ func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token str
 
 // RevokeToken revokes a refresh token family or an access token. Tokens
 // of other clients and unknown tokens are ignored, as RFC 7009 asks.
-func (s *opStorage) RevokeToken(ctx context.Context, id, _, clientID string) *oidc.Error {
+func (s *opStorage) RevokeToken(ctx context.Context, id, subject, clientID string) *oidc.Error {
 	now := s.now()
 	switch {
 	case strings.HasPrefix(id, storage.PrefixTokenFamily+"_"):
@@ -337,6 +345,16 @@ func (s *opStorage) RevokeToken(ctx context.Context, id, _, clientID string) *oi
 			return oidc.ErrServerError().WithParent(err)
 		}
 		if _, err := s.p.opts.Store.RevokeAccessTokenFamily(ctx, id, now); err != nil {
+			return oidc.ErrServerError().WithParent(err)
+		}
+	case strings.HasPrefix(id, storage.PrefixClientToken+"_"):
+		// Only the client the token was issued to (its subject) revokes it.
+		if subject != clientID {
+			return nil
+		}
+		err := s.p.opts.Store.CreateAccessToken(ctx, &storage.AccessToken{ID: id, ClientID: clientID, CreatedAt: now,
+			ExpiresAt: now.Add(s.p.opts.Keys.MaxTokenLifetime()), RevokedAt: now})
+		if err != nil && !errors.Is(err, storage.ErrConflict) {
 			return oidc.ErrServerError().WithParent(err)
 		}
 	case strings.HasPrefix(id, storage.PrefixAccessToken+"_"):
@@ -457,6 +475,9 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo,
 // SetIntrospectionFromToken answers introspection; an error makes the
 // answer {"active": false}.
 func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, _, clientID string) error {
+	if strings.HasPrefix(tokenID, storage.PrefixClientToken+"_") {
+		return s.introspectClientToken(ctx, resp, tokenID)
+	}
 	at, err := s.liveToken(ctx, tokenID)
 	if err != nil {
 		return err
@@ -486,6 +507,41 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	return nil
 }
 
+// introspectClientToken answers for a token a client got for itself: it
+// has no record, so the answer comes from the claims just verified, and it
+// is live unless a revocation record names it or its client is gone.
+func (s *opStorage) introspectClientToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID string) error {
+	inactive := oidc.ErrInvalidRequest().WithDescription("the access token is invalid, expired or revoked")
+	h, ok := ctx.Value(verifiedPayloadKey{}).(*verifiedPayload)
+	if !ok || h.payload == nil {
+		return inactive
+	}
+	var c oidc.AccessTokenClaims
+	if err := json.Unmarshal(h.payload, &c); err != nil || c.JWTID != tokenID {
+		return inactive
+	}
+	switch _, err := s.p.opts.Store.GetAccessToken(ctx, tokenID); {
+	case err == nil:
+		return inactive // only revocation records such a token
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	if _, err := s.p.client(ctx, c.ClientID); err != nil {
+		return inactive
+	}
+	resp.Active = true
+	resp.Scope = c.Scopes
+	resp.ClientID = c.ClientID
+	resp.TokenType = oidc.BearerToken
+	resp.Expiration = c.Expiration
+	resp.IssuedAt = c.IssuedAt
+	resp.Audience = c.Audience
+	resp.Issuer = s.p.opts.Issuer
+	resp.JWTID = tokenID
+	resp.Subject = c.Subject
+	return nil
+}
+
 // GetPrivateClaimsFromScopes adds the custom session claims, and the claims
 // of the JWT template the client names for its access tokens, to JWT access
 // tokens issued for a user. Neither replaces a standard claim; where both
@@ -507,6 +563,28 @@ func (s *opStorage) GetPrivateClaimsFromScopes(ctx context.Context, userID, clie
 	}
 	maps.Copy(custom, own)
 	return custom, nil
+}
+
+// GetPrivateClaimsFromRequest adds to JWT access tokens the scope they
+// were granted (RFC 9068; the library leaves it out, and resource servers
+// that verify tokens offline need it) and the custom claims of
+// GetPrivateClaimsFromScopes.
+func (s *opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+	tc, err := s.contextOf(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.GetPrivateClaimsFromScopes(ctx, req.GetSubject(), tc.clientID, nil)
+	if err != nil {
+		return nil, err
+	}
+	if scopes := req.GetScopes(); len(scopes) > 0 {
+		if out == nil {
+			out = map[string]any{}
+		}
+		out["scope"] = strings.Join(scopes, " ")
+	}
+	return out, nil
 }
 
 // ValidateJWTProfileScopes admits the JWT bearer grant (RFC 7523) for a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"net/http"
 	"sync"
 	"time"
 
@@ -47,7 +48,7 @@ func newAccessTokenKeys(m *keys.Manager, now func() time.Time) *accessTokenKeys 
 }
 
 // VerifySignature implements oidc.KeySet.
-func (a *accessTokenKeys) VerifySignature(_ context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
+func (a *accessTokenKeys) VerifySignature(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
 	if len(jws.Signatures) != 1 {
 		return nil, errors.New("the token must carry exactly one signature")
 	}
@@ -68,6 +69,7 @@ func (a *accessTokenKeys) VerifySignature(_ context.Context, jws *jose.JSONWebSi
 	v, ok := a.verified[sum]
 	a.mu.Unlock()
 	if ok && v.kid == h.KeyID && now.Before(v.until) {
+		keepPayload(ctx, v.payload)
 		return v.payload, nil
 	}
 	payload, err := jws.Verify(key.Key)
@@ -75,7 +77,34 @@ func (a *accessTokenKeys) VerifySignature(_ context.Context, jws *jose.JSONWebSi
 		return nil, err
 	}
 	a.remember(sum, verifiedToken{kid: h.KeyID, payload: payload, until: now.Add(verifiedTTL)}, now)
+	keepPayload(ctx, payload)
 	return payload, nil
+}
+
+// verifiedPayload carries, within one request, the payload of the token
+// the library just verified: introspection of a token that has no record
+// answers from its signed claims.
+type verifiedPayload struct{ payload []byte }
+
+type verifiedPayloadKey struct{}
+
+func withVerifiedPayload(ctx context.Context) (context.Context, *verifiedPayload) {
+	h := &verifiedPayload{}
+	return context.WithValue(ctx, verifiedPayloadKey{}, h), h
+}
+
+func keepPayload(ctx context.Context, payload []byte) {
+	if h, ok := ctx.Value(verifiedPayloadKey{}).(*verifiedPayload); ok {
+		h.payload = payload
+	}
+}
+
+// keepVerifiedPayload makes the request keep what the library verifies.
+func keepVerifiedPayload(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, _ := withVerifiedPayload(r.Context())
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // publishedKey is the public key with that kid and algorithm in the JWKS,

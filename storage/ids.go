@@ -17,10 +17,13 @@ const (
 	PrefixRefreshToken = "rt"
 	PrefixTokenFamily  = "rtf"
 	PrefixAccessToken  = "at"
-	PrefixSigningKey   = "key"
-	PrefixEvent        = "evt"
-	PrefixChallenge    = "ech"
-	PrefixTemplate     = "jtpl"
+	// PrefixClientToken names a JWT access token a client got for itself;
+	// it has no record unless it was revoked (see provider).
+	PrefixClientToken = "atc"
+	PrefixSigningKey  = "key"
+	PrefixEvent       = "evt"
+	PrefixChallenge   = "ech"
+	PrefixTemplate    = "jtpl"
 )
 
 // crockford is lower-case Crockford base32: no i, l, o, u to misread.
