@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"users":                     {"storage"},
 	"clients":                   {"storage"},
 	"claims":                    {"storage"},
+	"federation":                {"storage", "users"},
 	"provider":                  {"storage", "keys", "claims"},
 	"mail":                      nil,
 	"web":                       {"storage", "users", "provider", "mail"},

@@ -24,6 +24,10 @@ const (
 	PrefixEvent       = "evt"
 	PrefixChallenge   = "ech"
 	PrefixTemplate    = "jtpl"
+
+	PrefixConnection       = "conn"
+	PrefixExternalIdentity = "extid"
+	PrefixUpstreamLogin    = "uplogin"
 )
 
 // crockford is lower-case Crockford base32: no i, l, o, u to misread.

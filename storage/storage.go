@@ -45,6 +45,9 @@ type Tx interface {
 	SigningKeys
 	Secrets
 	Outbox
+	Connections
+	ExternalIdentities
+	UpstreamLogins
 }
 
 // Storage is a whole backend. Only cmd/usher and storagetest need all of it;
@@ -116,4 +119,5 @@ type CleanupCounts struct {
 	DeviceAuthorizations int64
 	RateLimits           int64
 	EmailChallenges      int64
+	UpstreamLogins       int64
 }

@@ -201,7 +201,7 @@ func cleanExpired(ctx context.Context, db storage.Cleaner, interval time.Duratio
 		case n != (storage.CleanupCounts{}):
 			log.Info("deleted expired records", "sessions", n.Sessions, "auth_requests", n.AuthRequests,
 				"refresh_tokens", n.RefreshTokens, "access_tokens", n.AccessTokens, "device_authorizations", n.DeviceAuthorizations,
-				"rate_limits", n.RateLimits, "email_challenges", n.EmailChallenges)
+				"rate_limits", n.RateLimits, "email_challenges", n.EmailChallenges, "upstream_logins", n.UpstreamLogins)
 		}
 		select {
 		case <-ctx.Done():

@@ -145,6 +145,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (storage.Clean
 	if c.EmailChallenges, err = s.exec(ctx, `DELETE FROM email_challenges WHERE expires_at <= $1`, at); err != nil {
 		return c, err
 	}
+	if c.UpstreamLogins, err = s.exec(ctx, `DELETE FROM upstream_logins WHERE expires_at <= $1`, at); err != nil {
+		return c, err
+	}
 	if c.Sessions, err = s.exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, at); err != nil {
 		return c, err
 	}
