@@ -129,6 +129,7 @@ type RewrapStore interface {
 	storage.SigningKeys
 	storage.Secrets
 	storage.JWTTemplates
+	storage.Connections
 }
 
 // Rewrap re-seals every private key, secret and template key under the sealer's current
@@ -193,8 +194,31 @@ func Rewrap(ctx context.Context, store RewrapStore, sealer *Sealer) (int, error)
 		}
 		n++
 	}
+	conns, err := store.ListConnections(ctx)
+	if err != nil {
+		return n, err
+	}
+	for _, c := range conns {
+		if len(c.ClientSecret) == 0 || sealer.Current(c.ClientSecret) {
+			continue
+		}
+		aad := []byte("sealed:" + ConnectionSecretPurpose(c.ID))
+		plain, err := sealer.Open(c.ClientSecret, aad)
+		if err != nil {
+			return n, fmt.Errorf("keys: rewrap the secret of connection %s: %w", c.Slug, err)
+		}
+		c.ClientSecret = sealer.Seal(plain, aad)
+		if err := store.UpdateConnection(ctx, c); err != nil {
+			return n, fmt.Errorf("keys: rewrap the secret of connection %s: %w", c.Slug, err)
+		}
+		n++
+	}
 	return n, nil
 }
+
+// ConnectionSecretPurpose binds an upstream connection's sealed client
+// secret to the connection (see Seal).
+func ConnectionSecretPurpose(id string) string { return "connection-secret:" + id }
 
 // TemplateKeyPurpose binds a JWT template's own sealed signing key to the
 // template (see Seal); a template keeps its name for that reason.

@@ -478,6 +478,12 @@ func testRewrap(t *testing.T, store interface {
 	if err := store.CreateJWTTemplate(ctx, &storage.JWTTemplate{Name: "plain", Claims: []byte(`{}`), Lifetime: time.Minute, Algorithm: "RS256"}); err != nil {
 		t.Fatal(err)
 	}
+	connSecret := []byte("an upstream client secret")
+	conn := &storage.Connection{ID: storage.NewID(storage.PrefixConnection), Slug: "acme", Type: storage.ConnectionOIDC}
+	conn.ClientSecret = m.Seal(connSecret, keys.ConnectionSecretPurpose(conn.ID))
+	if err := store.CreateConnection(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
 	before := listKeys(t, store)
 
 	// During the change of master key: the new key seals, the old opens.
@@ -487,8 +493,8 @@ func testRewrap(t *testing.T, store interface {
 	if err != nil {
 		t.Fatalf("Rewrap: %v", err)
 	}
-	if n != len(before)+3 {
-		t.Fatalf("Rewrap re-sealed %d, want %d keys + 2 secrets + 1 template key", n, len(before))
+	if n != len(before)+4 {
+		t.Fatalf("Rewrap re-sealed %d, want %d keys + 2 secrets + 1 template key + 1 connection secret", n, len(before))
 	}
 	after := listKeys(t, store)
 	if len(after) != len(before) {
@@ -519,6 +525,13 @@ func testRewrap(t *testing.T, store interface {
 	}
 	if v, err := mb.Open(tpl.CustomKey, keys.TemplateKeyPurpose("db")); err != nil || !bytes.Equal(v, tplSecret) {
 		t.Fatalf("template key after rewrap: %q, %v", v, err)
+	}
+	gotConn, err := store.GetConnection(ctx, conn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := mb.Open(gotConn.ClientSecret, keys.ConnectionSecretPurpose(conn.ID)); err != nil || !bytes.Equal(v, connSecret) {
+		t.Fatalf("connection secret after rewrap: %q, %v", v, err)
 	}
 	set := fetchJWKS(t, mb)
 	for _, alg := range allAlgs {
