@@ -28,7 +28,7 @@ var allowed = map[string][]string{
 	"federation":                {"storage", "users"},
 	"provider":                  {"storage", "keys", "claims"},
 	"mail":                      nil,
-	"web":                       {"storage", "users", "provider", "mail"},
+	"web":                       {"storage", "users", "provider", "mail", "federation"},
 	"internal/httpx":            nil,
 	"internal/geoip":            nil,
 	"internal/health":           {"storage", "internal/httpx"},

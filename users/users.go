@@ -105,6 +105,12 @@ type NewUser struct {
 	LastName      string
 	Username      string // optional
 	EmailVerified bool   // mark the address verified (an operator vouches for it)
+	// NoPassword makes an account that signs in another way (an upstream
+	// identity provider, emailed codes); Password is then ignored.
+	NoPassword bool
+	// Identity, when set, links the new user to an upstream identity in
+	// the same transaction (its UserID is filled in).
+	Identity *storage.ExternalIdentity
 }
 
 // Create validates nu, stores the user with nu.Email as its primary address
@@ -116,8 +122,10 @@ func (s *Service) Create(ctx context.Context, nu NewUser) (*storage.User, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := ValidatePassword(nu.Password); err != nil {
-		return nil, err
+	if !nu.NoPassword {
+		if err := ValidatePassword(nu.Password); err != nil {
+			return nil, err
+		}
 	}
 	username := strings.TrimSpace(nu.Username)
 	if err := validateUsername(username); err != nil {
@@ -130,9 +138,11 @@ func (s *Service) Create(ctx context.Context, nu NewUser) (*storage.User, error)
 	if err := validateName("last_name", last); err != nil {
 		return nil, err
 	}
-	hash, err := s.hasher.Hash(ctx, nu.Password)
-	if err != nil {
-		return nil, err
+	hash := ""
+	if !nu.NoPassword {
+		if hash, err = s.hasher.Hash(ctx, nu.Password); err != nil {
+			return nil, err
+		}
 	}
 
 	var u *storage.User
@@ -147,6 +157,14 @@ func (s *Service) Create(ctx context.Context, nu NewUser) (*storage.User, error)
 		}
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
+		}
+		if nu.Identity != nil {
+			link := *nu.Identity
+			link.UserID = u.ID
+			if err := tx.CreateExternalIdentity(ctx, &link); err != nil {
+				return err
+			}
+			*nu.Identity = link
 		}
 		payload, err := json.Marshal(NewPublic(u, s.now()))
 		if err != nil {

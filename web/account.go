@@ -69,6 +69,23 @@ func (h *Handler) accountView(r *http.Request, s *storage.Session, u *storage.Us
 		v.Sessions = append(v.Sessions, sessionView{ID: x.ID, Device: describeDevice(x.UserAgent), IPAddress: x.IPAddress,
 			Location: h.locate(x.IPAddress), LastActive: x.LastActiveAt, Created: x.CreatedAt, Current: x.ID == s.ID})
 	}
+	links, err := h.opts.Store.ListUserExternalIdentities(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	linked := map[string]bool{}
+	for _, l := range links {
+		name := l.ConnectionID
+		if c, err := h.opts.Store.GetConnection(ctx, l.ConnectionID); err == nil {
+			name, linked[c.Slug] = c.DisplayName, true
+		}
+		v.Identities = append(v.Identities, identityView{ID: l.ID, Connection: name, Email: l.Email})
+	}
+	for _, b := range h.socialButtons(ctx) {
+		if !linked[b.Slug] {
+			v.Connections = append(v.Connections, b)
+		}
+	}
 	consents, err := h.opts.Store.ListUserConsents(ctx, u.ID)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,9 @@ type view struct {
 	Redirect, Sig, ClientName, UserCode, Account string
 	Scopes                                       []string
 
+	Connections []connectionButton // sign-in buttons, or on the profile, ones to connect
+	Identities  []identityView     // the profile's connected accounts
+
 	User     *storage.User
 	Sessions []sessionView
 	Consents []consentView

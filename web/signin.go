@@ -77,7 +77,8 @@ func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, PathAccount, http.StatusFound)
 		return nil
 	}
-	v := &view{Title: t("signin.title"), Request: req, Email: r.URL.Query().Get("email"), Next: localPath(r.FormValue("next"))}
+	v := &view{Title: t("signin.title"), Request: req, Email: r.URL.Query().Get("email"), Next: localPath(r.FormValue("next")),
+		Connections: h.socialButtons(r.Context())}
 	if again {
 		v.Notice = t("signin.again")
 	}
@@ -103,6 +104,10 @@ func (h *Handler) signInIdentify(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	v.Email = email
+	// An enterprise's domain goes straight to its identity provider.
+	if c := h.connectionForEmail(r.Context(), email); c != nil {
+		return h.goUpstream(w, r, c, r.PostFormValue("ar"), "", email)
+	}
 	h.render(w, r, http.StatusOK, "factors", v)
 	return nil
 }

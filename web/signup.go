@@ -17,7 +17,8 @@ func (h *Handler) signUpPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	v := &view{Title: t("signup.title"), Request: h.pending(r), Email: q.Get("email"), FirstName: q.Get("first_name"),
-		LastName: q.Get("last_name"), Username: q.Get("username"), RequireName: h.opts.RequireName, RequireUsername: h.opts.RequireUsername}
+		LastName: q.Get("last_name"), Username: q.Get("username"), RequireName: h.opts.RequireName, RequireUsername: h.opts.RequireUsername,
+		Connections: h.socialButtons(r.Context())}
 	if v.Request != nil && v.Email == "" && strings.Contains(v.Request.LoginHint, "@") {
 		v.Email = v.Request.LoginHint
 	}

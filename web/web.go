@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/usher-id/usher/federation"
 	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/storage"
@@ -37,6 +38,9 @@ type Store interface {
 	storage.Clients
 	storage.RefreshTokens
 	storage.AccessTokens
+	storage.Connections
+	storage.ExternalIdentities
+	storage.UpstreamLogins
 	InTx(ctx context.Context, fn func(tx storage.Tx) error) error
 }
 
@@ -69,6 +73,10 @@ type Options struct {
 	RequireUsername bool
 	CodeTTL         time.Duration // 10m: how long an emailed code or link works
 
+	// Federation, when set, offers sign-in through the stored upstream
+	// connections; SealToken seals upstream tokens a connection keeps.
+	Federation *federation.Connectors
+	SealToken  func(plaintext []byte, purpose string) []byte
 	// Locate, when set, describes roughly where a network address is
 	// ("Berlin, Germany"), or returns "" when it cannot tell. Pages and
 	// emails show it beside the address.
@@ -123,7 +131,7 @@ func New(opts Options) (*Handler, error) {
 // Routes mounts the pages on mux.
 func (h *Handler) Routes(mux *http.ServeMux) {
 	for _, p := range []string{PathSignIn, PathSignIn + "/", PathSignUp, "/verify", "/verify/", "/reset", "/reset/",
-		PathAccount, PathAccount + "/", "/sign-out", "/signed-out", "/assets/"} {
+		PathAccount, PathAccount + "/", "/sign-out", "/signed-out", "/assets/", "/sso/"} {
 		mux.Handle(p, h.mux)
 	}
 	if h.opts.Mailbox != nil {
@@ -167,6 +175,9 @@ func (h *Handler) routes() {
 	m.Handle("POST "+PathAccount+"/consents/revoke", h.form(h.withUser(h.consentRevoke)))
 	m.Handle("GET "+PathAccount+"/delete", h.page(h.withUser(h.sensitive(h.deletePage))))
 	m.Handle("POST "+PathAccount+"/delete", h.form(h.withUser(h.sensitive(h.deleteSubmit))))
+	m.Handle("POST /sso/{slug}/start", h.form(h.upstreamStart))
+	m.Handle("GET "+PathUpstreamCallback, h.page(h.upstreamCallback))
+	m.Handle("POST "+PathAccount+"/identities/remove", h.form(h.withUser(h.sensitive(h.unlinkIdentity))))
 	m.Handle("GET /sign-out", h.page(h.signOutPage))
 	m.Handle("POST /sign-out", h.form(h.signOutSubmit))
 	m.Handle("GET /signed-out", h.page(h.signedOutPage))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/usher-id/usher/config"
+	"github.com/usher-id/usher/federation"
 	"github.com/usher-id/usher/internal/geoip"
 	"github.com/usher-id/usher/keys"
 	"github.com/usher-id/usher/mail"
@@ -48,6 +49,15 @@ func accountPages(ctx context.Context, cfg config.Config, db storage.Storage, km
 			SupportEmail: cfg.Branding.SupportEmail, TermsURL: cfg.Branding.TermsURL, PrivacyURL: cfg.Branding.PrivacyURL},
 		SignUp: cfg.Accounts.SignUp, RequireName: cfg.Accounts.RequireName, RequireUsername: cfg.Accounts.RequireUsername,
 		CodeTTL: cfg.Accounts.EmailCodeTTL.Std(),
+		Federation: &federation.Connectors{RedirectURI: cfg.Issuer + web.PathUpstreamCallback,
+			OpenSecret: func(c *storage.Connection) (string, error) {
+				if len(c.ClientSecret) == 0 {
+					return "", nil
+				}
+				b, err := km.Open(c.ClientSecret, keys.ConnectionSecretPurpose(c.ID))
+				return string(b), err
+			}},
+		SealToken: km.Seal,
 	}
 	switch {
 	case cfg.SMTP.Host != "":

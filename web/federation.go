@@ -1,0 +1,286 @@
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/usher-id/usher/federation"
+	"github.com/usher-id/usher/storage"
+	"github.com/usher-id/usher/users"
+)
+
+// upstreamLoginTTL is how long a round trip to an upstream may take.
+const upstreamLoginTTL = 10 * time.Minute
+
+// PathUpstreamCallback is where upstream providers send the browser back;
+// register it (on the issuer) with each upstream.
+const PathUpstreamCallback = "/sso/callback"
+
+// connectionButton is a "Continue with ..." button.
+type connectionButton struct {
+	Slug, DisplayName, IconURL string
+}
+
+// socialButtons lists the enabled connections offered as buttons:
+// enterprise connections are reached by email domain instead.
+func (h *Handler) socialButtons(ctx context.Context) []connectionButton {
+	if h.opts.Federation == nil {
+		return nil
+	}
+	all, err := h.opts.Store.ListConnections(ctx)
+	if err != nil {
+		h.opts.Log.Error("list connections", "err", err)
+		return nil
+	}
+	var out []connectionButton
+	for _, c := range all {
+		if c.Enabled && len(c.EmailDomains) == 0 && c.Type != storage.ConnectionSAML {
+			out = append(out, connectionButton{Slug: c.Slug, DisplayName: c.DisplayName, IconURL: c.IconURL})
+		}
+	}
+	return out
+}
+
+// connectionForEmail is the enabled connection serving the email's
+// domain, if any (home-realm discovery).
+func (h *Handler) connectionForEmail(ctx context.Context, email string) *storage.Connection {
+	if h.opts.Federation == nil {
+		return nil
+	}
+	_, domain, _ := strings.Cut(strings.ToLower(email), "@")
+	all, err := h.opts.Store.ListConnections(ctx)
+	if err != nil {
+		h.opts.Log.Error("list connections", "err", err)
+		return nil
+	}
+	for _, c := range all {
+		if c.Enabled && slices.Contains(c.EmailDomains, domain) {
+			return c
+		}
+	}
+	return nil
+}
+
+// upstreamStart sends the browser to the connection named in the path.
+func (h *Handler) upstreamStart(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.opts.Store.GetConnectionBySlug(r.Context(), cleanID(r.PathValue("slug")))
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && !c.Enabled) {
+		return failure(http.StatusNotFound, t("sso.unknown"))
+	}
+	if err != nil {
+		return err
+	}
+	linkUser := ""
+	if r.PostFormValue("link") == "1" {
+		s := h.opts.Provider.Session(r)
+		if s == nil {
+			http.Redirect(w, r, PathSignIn, http.StatusSeeOther)
+			return nil
+		}
+		linkUser = s.UserID
+	}
+	return h.goUpstream(w, r, c, r.PostFormValue("ar"), linkUser, r.PostFormValue("email"))
+}
+
+// goUpstream starts a round trip: its secrets stay on the server, bound
+// to this browser, and only the state travels.
+func (h *Handler) goUpstream(w http.ResponseWriter, r *http.Request, c *storage.Connection, arID, linkUser, loginHint string) error {
+	ctx := r.Context()
+	conn, err := h.opts.Federation.For(ctx, c)
+	if err != nil {
+		h.opts.Log.Warn("upstream unavailable", "connection", c.Slug, "err", err)
+		return failure(http.StatusBadGateway, tf("sso.unreachable", c.DisplayName))
+	}
+	round := federation.NewRound()
+	browser := sha256.Sum256([]byte(h.browserID(w, r)))
+	now := h.opts.Now().UTC()
+	if err := h.opts.Store.CreateUpstreamLogin(ctx, &storage.UpstreamLogin{
+		StateHash: federation.StateHash(round.State), ConnectionID: c.ID, BrowserHash: browser[:], PKCEVerifier: round.Verifier,
+		Nonce: round.Nonce, AuthRequestID: cleanID(arID), LinkUserID: linkUser, CreatedAt: now, ExpiresAt: now.Add(upstreamLoginTTL),
+	}); err != nil {
+		return err
+	}
+	to, err := conn.AuthURL(ctx, round)
+	if err != nil {
+		return err
+	}
+	if loginHint != "" {
+		to += "&" + url.Values{"login_hint": {loginHint}}.Encode()
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+// upstreamCallback finishes a round trip: the state must name a round
+// this browser started and not used yet; the upstream's answer must
+// verify. Then the identity signs in the user it is linked to, links to
+// the user who owns its verified email, or creates a user.
+func (h *Handler) upstreamCallback(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" || len(state) > 256 {
+		return failure(http.StatusBadRequest, t("sso.expired"))
+	}
+	login, err := h.opts.Store.UseUpstreamLogin(ctx, federation.StateHash(state), h.opts.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return failure(http.StatusBadRequest, t("sso.expired"))
+	}
+	if err != nil {
+		return err
+	}
+	if !sameBrowser(r, login.BrowserHash) {
+		return failure(http.StatusBadRequest, t("sso.other_browser"))
+	}
+	c, err := h.opts.Store.GetConnection(ctx, login.ConnectionID)
+	if err != nil {
+		return failure(http.StatusBadRequest, t("sso.unknown"))
+	}
+	conn, err := h.opts.Federation.For(ctx, c)
+	if err == nil {
+		var id *federation.Identity
+		id, err = conn.Finish(ctx, federation.Round{State: state, Nonce: login.Nonce, Verifier: login.PKCEVerifier}, q)
+		if err == nil {
+			return h.upstreamIdentity(w, r, c, login, id)
+		}
+	}
+	h.opts.Log.Warn("upstream sign-in failed", "connection", c.Slug, "err", err)
+	if errors.Is(err, federation.ErrUnreachable) {
+		return failure(http.StatusBadGateway, tf("sso.unreachable", c.DisplayName))
+	}
+	return failure(http.StatusBadRequest, tf("sso.refused", c.DisplayName))
+}
+
+// upstreamIdentity applies the linking rules: an identity is (connection,
+// subject), never an email; an email links to an existing user only when
+// the upstream says it is verified.
+func (h *Handler) upstreamIdentity(w http.ResponseWriter, r *http.Request, c *storage.Connection, login *storage.UpstreamLogin, id *federation.Identity) error {
+	ctx := r.Context()
+	now := h.opts.Now().UTC()
+	verified := id.EmailVerified || c.TrustEmailVerified
+	email, emailErr := users.ValidateEmail(id.Email)
+	amr := id.AMR
+	if len(amr) == 0 {
+		amr = []string{"ext"}
+	}
+	ext, err := h.opts.Store.GetExternalIdentity(ctx, c.ID, id.Subject)
+	switch {
+	case err == nil:
+		ext.Email, ext.EmailVerified, ext.LastSignInAt = id.Email, verified, now
+		h.keepTokens(c, ext, id)
+		if err := h.opts.Store.UpdateExternalIdentity(ctx, ext); err != nil {
+			return err
+		}
+		if login.LinkUserID != "" && login.LinkUserID != ext.UserID {
+			return failure(http.StatusConflict, tf("sso.linked_elsewhere", c.DisplayName))
+		}
+		u, err := h.opts.Store.GetUser(ctx, ext.UserID)
+		if err != nil {
+			return err
+		}
+		if login.LinkUserID != "" {
+			return done(w, r, "account.connected")
+		}
+		return h.upstreamSignIn(w, r, u, amr, login)
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+
+	link := &storage.ExternalIdentity{ConnectionID: c.ID, Subject: id.Subject, Email: id.Email, EmailVerified: verified, CreatedAt: now, LastSignInAt: now}
+	h.keepTokens(c, link, id)
+	if login.LinkUserID != "" {
+		// A signed-in user connecting another way to sign in.
+		if s := h.opts.Provider.Session(r); s == nil || s.UserID != login.LinkUserID {
+			return failure(http.StatusForbidden, t("sso.link_signed_out"))
+		}
+		link.UserID = login.LinkUserID
+		if err := h.opts.Store.CreateExternalIdentity(ctx, link); err != nil {
+			return err
+		}
+		return done(w, r, "account.connected")
+	}
+	if emailErr != nil {
+		return failure(http.StatusBadRequest, tf("sso.no_email", c.DisplayName))
+	}
+	existing, err := h.opts.Store.GetUserByEmail(ctx, email)
+	switch {
+	case err == nil && verified:
+		link.UserID = existing.ID
+		if err := h.opts.Store.CreateExternalIdentity(ctx, link); err != nil {
+			return err
+		}
+		return h.upstreamSignIn(w, r, existing, amr, login)
+	case err == nil:
+		return failure(http.StatusConflict, tf("sso.link_first", c.DisplayName))
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	case !c.AllowSignUp:
+		return failure(http.StatusForbidden, tf("sso.no_sign_up", c.DisplayName))
+	}
+	u, err := h.opts.Users.Create(ctx, users.NewUser{Email: email, EmailVerified: verified, FirstName: id.FirstName, LastName: id.LastName,
+		NoPassword: true, Identity: link})
+	if err != nil {
+		return err
+	}
+	return h.upstreamSignIn(w, r, u, amr, login)
+}
+
+func (h *Handler) upstreamSignIn(w http.ResponseWriter, r *http.Request, u *storage.User, amr []string, login *storage.UpstreamLogin) error {
+	if u.Banned {
+		return failure(http.StatusForbidden, t("signin.failed"))
+	}
+	if until, locked, err := h.opts.Users.CheckLocked(r.Context(), u.ID); err != nil {
+		return err
+	} else if locked {
+		return failure(http.StatusForbidden, lockedMessage(until))
+	}
+	return h.signedIn(w, r, u, amr, login.AuthRequestID, true)
+}
+
+// keepTokens seals the upstream's tokens into the link when the
+// connection keeps them.
+func (h *Handler) keepTokens(c *storage.Connection, e *storage.ExternalIdentity, id *federation.Identity) {
+	if !c.StoreTokens || h.opts.SealToken == nil {
+		return
+	}
+	if id.AccessToken != "" {
+		e.AccessToken = h.opts.SealToken([]byte(id.AccessToken), "upstream-access:"+c.ID+":"+id.Subject)
+	}
+	if id.RefreshToken != "" {
+		e.RefreshToken = h.opts.SealToken([]byte(id.RefreshToken), "upstream-refresh:"+c.ID+":"+id.Subject)
+	}
+}
+
+// identityView is a connected account on the profile page.
+type identityView struct {
+	ID, Connection, Email string
+}
+
+// unlinkIdentity removes a connected account, unless it is the user's
+// last way to sign in (no password, no verified address, no other link).
+func (h *Handler) unlinkIdentity(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) error {
+	ctx := r.Context()
+	links, err := h.opts.Store.ListUserExternalIdentities(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	id := cleanID(r.PostFormValue("id"))
+	i := slices.IndexFunc(links, func(e *storage.ExternalIdentity) bool { return e.ID == id })
+	if i < 0 {
+		return done(w, r, "account.disconnected")
+	}
+	hasVerified := slices.ContainsFunc(u.Emails, func(e storage.EmailAddress) bool { return e.Verified })
+	if u.PasswordHash == "" && !hasVerified && len(links) == 1 {
+		return h.accountAgain(w, r, s, u, http.StatusConflict, t("account.last_way"))
+	}
+	if err := h.opts.Store.DeleteExternalIdentity(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return done(w, r, "account.disconnected")
+}
