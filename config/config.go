@@ -63,6 +63,33 @@ type Config struct {
 	// or updates each to match. Templates made with the CLI are left as
 	// they are.
 	Templates []Template `yaml:"templates"`
+	// Connections are upstream identity providers declared in the file;
+	// start-up creates or updates each (by slug) to match. Connections
+	// made with the CLI are left as they are.
+	Connections []Connection `yaml:"connections"`
+}
+
+// Connection declares one upstream identity provider: GitHub, Google, any
+// OpenID Connect provider or a SAML IdP. Unset fields take the same
+// defaults as `usher connections create`; the settings are checked at
+// start-up by the same rules.
+type Connection struct {
+	Slug               string   `yaml:"slug"`
+	Type               string   `yaml:"type"` // github, google, oidc or saml
+	DisplayName        string   `yaml:"display_name"`
+	IconURL            string   `yaml:"icon_url"`
+	ClientID           string   `yaml:"client_id"`
+	ClientSecret       string   `yaml:"client_secret"`
+	ClientSecretFile   string   `yaml:"client_secret_file"`
+	Issuer             string   `yaml:"issuer"`
+	Scopes             []string `yaml:"scopes"`
+	SAMLMetadataURL    string   `yaml:"saml_metadata_url"`
+	SAMLMetadataFile   string   `yaml:"saml_metadata_file"`
+	EmailDomains       []string `yaml:"email_domains"`
+	AllowSignUp        *bool    `yaml:"allow_sign_up"` // default true
+	TrustEmailVerified bool     `yaml:"trust_email_verified"`
+	StoreTokens        bool     `yaml:"store_tokens"`
+	Enabled            *bool    `yaml:"enabled"` // default true
 }
 
 // Template declares one JWT template: its claims, or a preset's, and how
@@ -362,6 +389,7 @@ func Load(path string, environ []string) (Config, error) {
 	}
 	applyEnv(&c, settings, environ, os.ReadFile, &p)
 	readClientSecrets(c.Clients, os.ReadFile, &p)
+	readConnectionSecrets(c.Connections, os.ReadFile, &p)
 	if err := c.Validate(); err != nil {
 		p.List = append(p.List, err.(*Problems).List...)
 	}
@@ -463,6 +491,7 @@ func (c Config) Validate() error {
 	c.validateKeys(&p)
 	c.validateClients(&p)
 	c.validateTemplates(&p)
+	c.validateConnections(&p)
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
 		p.add("%s: %v", label("trusted_proxies"), err)
 	}
@@ -674,6 +703,43 @@ func (c Config) validateTemplates(p *Problems) {
 	}
 }
 
+// readConnectionSecrets resolves client_secret_file into client_secret for
+// declared connections.
+func readConnectionSecrets(list []Connection, readFile func(string) ([]byte, error), p *Problems) {
+	for i := range list {
+		c := &list[i]
+		switch {
+		case c.ClientSecretFile != "" && c.ClientSecret != "":
+			p.add("connections[%d] (%s): set client_secret or client_secret_file, not both", i, c.Slug)
+		case c.ClientSecretFile != "":
+			b, err := readFile(c.ClientSecretFile)
+			if err != nil {
+				p.add("connections[%d] (%s): client_secret_file: %v", i, c.Slug, err)
+				continue
+			}
+			c.ClientSecret = trimNewline(string(b))
+		}
+	}
+}
+
+// validateConnections checks what the file alone can tell; the rules on
+// each connection's settings are checked at start-up, as for the CLI.
+func (c Config) validateConnections(p *Problems) {
+	slugs := map[string]bool{}
+	for i, conn := range c.Connections {
+		switch {
+		case conn.Slug == "":
+			p.add("connections[%d]: slug is required", i)
+		case slugs[conn.Slug]:
+			p.add("connections[%d]: slug %q is used twice", i, conn.Slug)
+		}
+		slugs[conn.Slug] = true
+		if conn.SAMLMetadataURL != "" && conn.SAMLMetadataFile != "" {
+			p.add("connections[%d] (%s): set saml_metadata_url or saml_metadata_file, not both", i, conn.Slug)
+		}
+	}
+}
+
 func (c Config) validateClients(p *Problems) {
 	ids := make(map[string]bool)
 	for i, cl := range c.Clients {
@@ -823,6 +889,12 @@ func (c Config) Redacted() Config {
 	for i := range c.Clients {
 		if c.Clients[i].Secret != "" {
 			c.Clients[i].Secret = "xxxxx"
+		}
+	}
+	c.Connections = slices.Clone(c.Connections)
+	for i := range c.Connections {
+		if c.Connections[i].ClientSecret != "" {
+			c.Connections[i].ClientSecret = "xxxxx"
 		}
 	}
 	if c.DatabaseKind() != "postgres" {

@@ -790,3 +790,83 @@ templates:
 		"templates[2]: name is required",
 		"templates[3] (b): give one of hs256_secret_file and rs256_key_file")
 }
+
+func TestDeclaredConnections(t *testing.T) {
+	secret := writeFile(t, "okta-secret", "an okta client secret\n")
+	path := writeFile(t, "usher.yaml", `
+connections:
+  - slug: okta
+    type: oidc
+    display_name: Acme SSO
+    client_id: usher
+    client_secret_file: `+secret+`
+    issuer: https://acme.okta.com
+    scopes: [openid, email]
+    email_domains: [acme.com, acme.co.uk]
+    allow_sign_up: false
+    trust_email_verified: true
+  - slug: github
+    type: github
+    client_id: gh
+    client_secret: a github secret
+    enabled: false
+  - slug: adfs
+    type: saml
+    saml_metadata_url: https://adfs.acme.com/FederationMetadata/2007-06/FederationMetadata.xml
+    store_tokens: true
+`)
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Connections) != 3 {
+		t.Fatalf("connections %+v", c.Connections)
+	}
+	okta, gh, adfs := c.Connections[0], c.Connections[1], c.Connections[2]
+	if okta.ClientSecret != "an okta client secret" || okta.Issuer != "https://acme.okta.com" || len(okta.EmailDomains) != 2 ||
+		okta.AllowSignUp == nil || *okta.AllowSignUp || !okta.TrustEmailVerified || okta.Enabled != nil || len(okta.Scopes) != 2 {
+		t.Fatalf("okta %+v", okta)
+	}
+	if gh.ClientSecret != "a github secret" || gh.Enabled == nil || *gh.Enabled || gh.AllowSignUp != nil {
+		t.Fatalf("github %+v", gh)
+	}
+	if adfs.Type != "saml" || adfs.SAMLMetadataURL == "" || !adfs.StoreTokens {
+		t.Fatalf("adfs %+v", adfs)
+	}
+	r := c.Redacted()
+	if r.Connections[0].ClientSecret != "xxxxx" || r.Connections[1].ClientSecret != "xxxxx" || r.Connections[2].ClientSecret != "" ||
+		c.Connections[0].ClientSecret == "xxxxx" {
+		t.Fatal("Redacted does not hide connection secrets, or changed the original")
+	}
+	for _, s := range Settings() {
+		if strings.HasPrefix(s.Key, "connections") {
+			t.Errorf("declared connections appear as a setting with an environment variable: %+v", s)
+		}
+	}
+	bad := writeFile(t, "bad.yaml", `
+connections:
+  - type: github
+  - slug: a
+    type: oidc
+    client_secret: x
+    client_secret_file: /nonexistent
+  - slug: a
+    type: github
+  - slug: b
+    type: oidc
+    client_secret_file: /nonexistent/secret
+  - slug: c
+    type: saml
+    saml_metadata_url: https://idp.example/metadata
+    saml_metadata_file: /metadata.xml
+    colour: blue
+`)
+	_, err = Load(bad, nil)
+	wantProblems(t, err,
+		"connections[0]: slug is required",
+		"connections[1] (a): set client_secret or client_secret_file, not both",
+		`connections[2]: slug "a" is used twice`,
+		"connections[3] (b): client_secret_file:",
+		"connections[4] (c): set saml_metadata_url or saml_metadata_file, not both",
+		`unknown setting "colour"`)
+}

@@ -46,6 +46,10 @@ Usage:
   usher templates list | get NAME | update NAME [...] | delete NAME
   usher templates preview NAME --user ID render a template for a user
   usher templates presets [NAME]         the built-in templates and their set-up
+  usher connections create --slug S --type github|google|oidc|saml [...]
+                                         add an upstream identity provider
+                                         (see usher connections)
+  usher connections list | get SLUG | update SLUG [...] | delete SLUG
   usher config [--config FILE]           print the settings in effect (secrets hidden)
   usher version                          print the version
   usher help                             show this text
@@ -106,6 +110,8 @@ func dispatch(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		return clientsCommand(ctx, rest, environ, stdout, stderr)
 	case "templates":
 		return templatesCommand(ctx, rest, environ, stdout, stderr)
+	case "connections":
+		return connectionsCommand(ctx, rest, environ, stdout, stderr)
 	case "version", "--version":
 		if len(rest) > 0 {
 			return &usageError{"version takes no arguments"}

@@ -102,6 +102,11 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	} else if c+u > 0 {
 		log.Info("synced JWT templates from the configuration file", "created", c, "updated", u)
 	}
+	if c, u, err := syncConnections(ctx, cfg.Connections, db, km); err != nil {
+		return err
+	} else if c+u > 0 {
+		log.Info("synced connections from the configuration file", "created", c, "updated", u)
+	}
 	pages, err := accountPages(ctx, cfg, db, km, us, op, log)
 	if err != nil {
 		return err
