@@ -28,7 +28,9 @@ func (p *Provider) clientTemplateClaims(ctx context.Context, clientID, userID st
 	}
 	pt, err := p.template(ctx, name)
 	if err != nil {
-		return nil, err
+		p.opts.Log.ErrorContext(ctx, "the client's access token template cannot be rendered; its tokens carry none of it",
+			"client_id", clientID, "template", name, "err", err)
+		return nil, nil
 	}
 	if pt.rec == nil {
 		p.opts.Log.WarnContext(ctx, "the client's access token template does not exist; its access tokens carry no template claims",

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -159,13 +161,17 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 			"name", "given_name", "family_name", "preferred_username", "picture", "updated_at", "email", "email_verified"},
 	}
 	copy(cfg.CryptoKey[:], cryptoKey)
+	// Codes and opaque tokens are only ever made with AES-256-GCM; the
+	// library's default would also try its legacy unauthenticated AES-CFB,
+	// which turns any long enough string into garbage "IDs".
+	gcm := op.NewAES256GCMCrypto(cfg.CryptoKey, cfg.CryptoKeyId)
 	cfg.DeviceAuthorization = op.DeviceAuthorizationConfig{Lifetime: 10 * time.Minute, PollInterval: 5 * time.Second,
 		UserFormPath: devicePath, UserCode: op.UserCodeBase20}
 	var options []op.Option
 	if u.Scheme == "http" {
 		options = append(options, op.WithAllowInsecure())
 	}
-	options = append(options, op.WithCORSOptions(p.corsOptions()))
+	options = append(options, op.WithCORSOptions(p.corsOptions()), op.WithCrypto(gcm))
 	// The library verifies its own tokens (id_token_hint, JWT access tokens
 	// at userinfo and introspection) with RS256, ES256 and PS256 only;
 	// Usher may sign with EdDSA too.
@@ -194,6 +200,9 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler
 // client returns a client by ID, from a short-lived per-replica cache:
 // the library asks for the client several times per request.
 func (p *Provider) client(ctx context.Context, id string) (*client, error) {
+	if !plausibleID(id) {
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client_id")
+	}
 	now := p.opts.Now()
 	p.clientMu.Lock()
 	cc, ok := p.clients[id]
@@ -288,4 +297,11 @@ func joinName(first, last string) string {
 		return first
 	}
 	return first + " " + last
+}
+
+// plausibleID reports whether s could be a record's ID, a client ID or a
+// template name: what comes from a request is checked before it reaches
+// the database, some of which refuse bytes such as NUL outright.
+func plausibleID(s string) bool {
+	return s != "" && len(s) <= 128 && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }

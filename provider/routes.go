@@ -36,6 +36,7 @@ func (p *Provider) routes(mux *http.ServeMux, discovery *discovery) {
 	mux.Handle(p.op.UserinfoEndpoint().Relative(), noStore(bearerChallenge(p.op)))
 	mux.Handle(p.op.IntrospectionEndpoint().Relative(), noStore(secretPostAsBasic(keepVerifiedPayload(p.op))))
 	mux.Handle(p.op.EndSessionEndpoint().Relative(), formGuard(p.op))
+	mux.Handle(p.op.RevocationEndpoint().Relative(), noStore(keepRevocation(p.op)))
 	mux.Handle("POST /v1/tokens/{template}", cors.New(*p.corsOptions()).Handler(interceptor.HandlerFunc(p.mintEndpoint)))
 	mux.Handle("OPTIONS /v1/tokens/{template}", cors.New(*p.corsOptions()).Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
 	mux.Handle("/", p.op)

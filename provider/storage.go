@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -176,7 +178,10 @@ func (s *opStorage) newAccessToken(ctx context.Context, tx storage.AccessTokens,
 	}
 	now := s.now()
 	if tc.userID == "" && c.c.AccessTokenFormat != "opaque" {
-		return storage.NewID(storage.PrefixClientToken), now.Add(c.c.AccessTokenTTL), nil
+		// The ID names the client's generation (when it was created), so
+		// a client deleted and declared again under the same ID does not
+		// bring back its predecessor's tokens.
+		return storage.NewID(storage.PrefixClientToken) + "." + clientGeneration(c.c), now.Add(c.c.AccessTokenTTL), nil
 	}
 	at := &storage.AccessToken{
 		ClientID: tc.clientID, UserID: tc.userID, SessionID: tc.sessionID, FamilyID: tc.familyID, AuthRequestID: tc.authRequestID,
@@ -332,15 +337,39 @@ func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token str
 	if err != nil || t.ClientID != clientID {
 		return "", "", op.ErrInvalidRefreshToken
 	}
+	if h, ok := ctx.Value(revocationKey{}).(*revocation); ok {
+		h.family = t.FamilyID
+	}
 	return t.UserID, t.FamilyID, nil
+}
+
+// revocation carries, within one revocation request, the refresh token
+// family the library resolved from a refresh token the client holds: a
+// family ID posted as if it were a token revokes nothing.
+type revocation struct{ family string }
+
+type revocationKey struct{}
+
+// keepRevocation prepares a revocation request for RevokeToken's checks.
+func keepRevocation(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, _ := withVerifiedPayload(context.WithValue(r.Context(), revocationKey{}, &revocation{}))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // RevokeToken revokes a refresh token family or an access token. Tokens
 // of other clients and unknown tokens are ignored, as RFC 7009 asks.
 func (s *opStorage) RevokeToken(ctx context.Context, id, subject, clientID string) *oidc.Error {
+	if !plausibleID(id) {
+		return nil // no token has such an ID: nothing to revoke, as RFC 7009 asks
+	}
 	now := s.now()
 	switch {
 	case strings.HasPrefix(id, storage.PrefixTokenFamily+"_"):
+		if h, ok := ctx.Value(revocationKey{}).(*revocation); !ok || h.family != id {
+			return nil // not resolved from a refresh token of this client
+		}
 		if _, err := s.p.opts.Store.RevokeRefreshTokenFamily(ctx, id, now); err != nil {
 			return oidc.ErrServerError().WithParent(err)
 		}
@@ -352,8 +381,17 @@ func (s *opStorage) RevokeToken(ctx context.Context, id, subject, clientID strin
 		if subject != clientID {
 			return nil
 		}
+		// The record must outlive the token: until its own expiry, and
+		// no sooner than keys.max_token_lifetime.
+		expires := now.Add(s.p.opts.Keys.MaxTokenLifetime())
+		if h, ok := ctx.Value(verifiedPayloadKey{}).(*verifiedPayload); ok && h.payload != nil {
+			var c oidc.AccessTokenClaims
+			if json.Unmarshal(h.payload, &c) == nil && c.JWTID == id && c.Expiration.AsTime().After(expires) {
+				expires = c.Expiration.AsTime()
+			}
+		}
 		err := s.p.opts.Store.CreateAccessToken(ctx, &storage.AccessToken{ID: id, ClientID: clientID, CreatedAt: now,
-			ExpiresAt: now.Add(s.p.opts.Keys.MaxTokenLifetime()), RevokedAt: now})
+			ExpiresAt: expires, RevokedAt: now})
 		if err != nil && !errors.Is(err, storage.ErrConflict) {
 			return oidc.ErrServerError().WithParent(err)
 		}
@@ -452,11 +490,23 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 
 // liveToken returns the access token if it may still be used.
 func (s *opStorage) liveToken(ctx context.Context, tokenID string) (*storage.AccessToken, error) {
+	dead := oidc.ErrInvalidRequest().WithDescription("the access token is invalid, expired or revoked")
+	if !plausibleID(tokenID) {
+		return nil, dead
+	}
 	at, err := s.p.opts.Store.GetAccessToken(ctx, tokenID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && !at.Active(s.now())) {
-		return nil, oidc.ErrInvalidRequest().WithDescription("the access token is invalid, expired or revoked")
+		return nil, dead
 	}
-	return at, err
+	if err != nil {
+		return nil, err
+	}
+	// A deleted client's tokens die with it, and a client declared again
+	// under the same ID does not bring them back.
+	if !s.p.clientStillIssues(ctx, at.ClientID, at.CreatedAt) {
+		return nil, dead
+	}
+	return at, nil
 }
 
 // SetUserinfoFromToken backs /userinfo; the library only checked the
@@ -495,10 +545,10 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 		resp.Subject = at.ClientID
 		return nil
 	}
-	resp.Subject = at.UserID
 	if clientID != at.ClientID && !slices.Contains(at.Audience, clientID) {
 		return nil // another resource server learns that the token is live, not who its user is
 	}
+	resp.Subject = at.UserID
 	var ui oidc.UserInfo
 	if err := s.p.fillUserinfo(ctx, &ui, at.UserID, at.Scopes); err != nil {
 		return err
@@ -526,7 +576,10 @@ func (s *opStorage) introspectClientToken(ctx context.Context, resp *oidc.Intros
 	case !errors.Is(err, storage.ErrNotFound):
 		return err
 	}
-	if _, err := s.p.client(ctx, c.ClientID); err != nil {
+	if !c.Expiration.AsTime().After(s.now()) {
+		return inactive
+	}
+	if cl, err := s.p.client(ctx, c.ClientID); err != nil || !strings.HasSuffix(tokenID, "."+clientGeneration(cl.c)) {
 		return inactive
 	}
 	resp.Active = true
@@ -626,3 +679,9 @@ func (s *opStorage) JWTProfileTokenType(ctx context.Context, req op.TokenRequest
 }
 
 func (s *opStorage) Health(ctx context.Context) error { return s.p.opts.Store.Ping(ctx) }
+
+// clientGeneration tells apart clients that had the same ID at different
+// times.
+func clientGeneration(c *storage.Client) string {
+	return strconv.FormatInt(c.CreatedAt.UnixMicro(), 36)
+}

@@ -159,6 +159,11 @@ var standardClaims = map[string]bool{
 	"scope": true, "client_id": true, "auth_time": true, "amr": true, "acr": true, "sid": true, "nonce": true,
 	"at_hash": true, "c_hash": true, "email": true, "email_verified": true, "name": true, "given_name": true,
 	"family_name": true, "preferred_username": true, "picture": true, "updated_at": true,
+	// Claims with protocol meaning elsewhere: impersonation, proof of
+	// possession, and the OIDC profile claims Usher does not issue.
+	"act": true, "may_act": true, "cnf": true, "token_type": true, "events": true,
+	"middle_name": true, "nickname": true, "profile": true, "website": true, "gender": true, "birthdate": true,
+	"zoneinfo": true, "locale": true, "phone_number": true, "phone_number_verified": true, "address": true,
 }
 
 // sessionClaims renders the custom session claims for the user, without
@@ -168,8 +173,14 @@ func (p *Provider) sessionClaims(ctx context.Context, userID string) (map[string
 		return nil, nil // a client acting for itself has no user
 	}
 	pt, err := p.template(ctx, SessionClaimsTemplate)
-	if err != nil || pt.rec == nil {
-		return nil, err
+	if err != nil {
+		// A template that cannot be used must not stop every sign-in:
+		// tokens go out without its claims, and the operator hears of it.
+		p.opts.Log.ErrorContext(ctx, "the custom session claims cannot be rendered; tokens carry none", "err", err)
+		return nil, nil
+	}
+	if pt.rec == nil {
+		return nil, nil
 	}
 	return p.extraClaims(ctx, pt, userID)
 }

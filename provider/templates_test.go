@@ -153,8 +153,8 @@ func TestTokenExchangeRefusals(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"foreign token", url.Values{"subject_token": {otherTok.AccessToken}, "audience": {"db"}}, 400, "invalid_grant"},
-		{"not a token", url.Values{"subject_token": {"eyJ.not.a.token"}, "audience": {"db"}}, 400, "invalid_grant"},
+		{"foreign token", url.Values{"subject_token": {otherTok.AccessToken}, "audience": {"db"}}, 400, "invalid_request"},
+		{"not a token", url.Values{"subject_token": {"eyJ.not.a.token"}, "audience": {"db"}}, 400, "invalid_request"},
 		{"unknown template", url.Values{"subject_token": {x.tok.AccessToken}, "audience": {"nope"}}, 400, "invalid_target"},
 		{"no template", url.Values{"subject_token": {x.tok.AccessToken}}, 400, "invalid_request"},
 		{"wrong token type", url.Values{"subject_token": {x.tok.AccessToken}, "audience": {"db"}, "subject_token_type": {"urn:ietf:params:oauth:token-type:id_token"}}, 400, "invalid_request"},
@@ -186,11 +186,11 @@ func TestTokenExchangeRefusals(t *testing.T) {
 	if err := revoke(x.u.URL, x.f.cfg.ClientID, x.f.secret, fresh.AccessToken); err != nil {
 		t.Fatal(err)
 	}
-	if st, out := x.exchange(t, url.Values{"subject_token": {fresh.AccessToken}, "audience": {"db"}}); st != 400 || out["error"] != "invalid_grant" {
+	if st, out := x.exchange(t, url.Values{"subject_token": {fresh.AccessToken}, "audience": {"db"}}); st != 400 || out["error"] != "invalid_request" {
 		t.Fatalf("revoked token: %d %v", st, out)
 	}
 	x.u.Clock.Advance(2 * time.Hour)
-	if st, out := x.exchange(t, url.Values{"subject_token": {x.tok.AccessToken}, "audience": {"db"}}); st != 400 || out["error"] != "invalid_grant" {
+	if st, out := x.exchange(t, url.Values{"subject_token": {x.tok.AccessToken}, "audience": {"db"}}); st != 400 || out["error"] != "invalid_request" {
 		t.Fatalf("expired token: %d %v", st, out)
 	}
 	_ = ctx

@@ -33,7 +33,7 @@ func (p *Provider) subjectToken(ctx context.Context, token string) (*storage.Acc
 		id = c.JWTID
 	}
 	refused := errors.New("the subject token is invalid, expired or revoked")
-	if id == "" {
+	if !plausibleID(id) || !strings.HasPrefix(id, storage.PrefixAccessToken+"_") {
 		return nil, nil, refused
 	}
 	at, err := p.opts.Store.GetAccessToken(ctx, id)
@@ -42,6 +42,9 @@ func (p *Provider) subjectToken(ctx context.Context, token string) (*storage.Acc
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if !p.clientStillIssues(ctx, at.ClientID, at.CreatedAt) {
+		return nil, nil, refused
 	}
 	u, err := p.opts.Store.GetUser(ctx, at.UserID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Banned) {
@@ -58,7 +61,7 @@ func (p *Provider) tokenExchange(w http.ResponseWriter, r *http.Request) {
 	setNoStore(w)
 	c, err := p.authenticateClient(r)
 	if err != nil {
-		op.RequestError(w, r, err, nil)
+		op.RequestError(w, r, asOIDCError(err), nil)
 		return
 	}
 	if !slices.Contains(c.c.GrantTypes, string(oidc.GrantTypeTokenExchange)) {
@@ -66,6 +69,12 @@ func (p *Provider) tokenExchange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
+	for _, k := range []string{"subject_token", "subject_token_type", "template", "requested_token_type", "resource"} {
+		if len(f[k]) > 1 {
+			op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("%s is given more than once", k), nil)
+			return
+		}
+	}
 	switch {
 	case f.Get("subject_token") == "":
 		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("subject_token is missing"), nil)
@@ -88,6 +97,10 @@ func (p *Provider) tokenExchange(w http.ResponseWriter, r *http.Request) {
 		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("name one JWT template with template or audience"), nil)
 		return
 	}
+	if !plausibleID(name) {
+		op.RequestError(w, r, &oidc.Error{ErrorType: "invalid_target", Description: "no JWT template has that name"}, nil)
+		return
+	}
 	at, u, err := p.subjectToken(ctx, f.Get("subject_token"))
 	if err != nil {
 		var oe *oidc.Error
@@ -96,7 +109,9 @@ func (p *Provider) tokenExchange(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if strings.HasPrefix(err.Error(), "the subject token") {
-			op.RequestError(w, r, oidc.ErrInvalidGrant().WithDescription("%s", err.Error()), nil)
+			// RFC 8693, section 2.2.2: an unusable subject token is
+			// invalid_request.
+			op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("%s", err.Error()), nil)
 			return
 		}
 		op.RequestError(w, r, oidc.ErrServerError().WithParent(err), nil)
@@ -105,7 +120,7 @@ func (p *Provider) tokenExchange(w http.ResponseWriter, r *http.Request) {
 	// A token is exchanged by the application it was issued to, or by a
 	// service it was issued for.
 	if at.ClientID != c.c.ID && !slices.Contains(at.Audience, c.c.ID) {
-		op.RequestError(w, r, oidc.ErrInvalidGrant().WithDescription("the subject token was issued to another client"), nil)
+		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("the subject token was issued to another client"), nil)
 		return
 	}
 	jwt, exp, err := p.Mint(ctx, name, u, c.c.ID)
@@ -122,7 +137,7 @@ func (p *Provider) tokenExchange(w http.ResponseWriter, r *http.Request) {
 		"access_token":      jwt,
 		"issued_token_type": tokenTypeJWT,
 		"token_type":        "N_A",
-		"expires_in":        int64(time.Until(exp).Round(time.Second) / time.Second),
+		"expires_in":        int64(exp.Sub(p.opts.Now()).Round(time.Second) / time.Second),
 	})
 }
 
@@ -131,8 +146,8 @@ func (p *Provider) tokenExchange(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) mintEndpoint(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	setNoStore(w)
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="usher"`)
 		writeJSON(w, http.StatusUnauthorized, apiError{"unauthenticated", "send the user's access token as Authorization: Bearer"})
 		return
@@ -148,7 +163,17 @@ func (p *Provider) mintEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, apiError{"internal_error", "the token could not be made"})
 		return
 	}
+	// The application the token was issued to must be allowed to turn it
+	// into template tokens, as at the token exchange.
+	if c, err := p.client(ctx, at.ClientID); err != nil || !slices.Contains(c.c.GrantTypes, string(oidc.GrantTypeTokenExchange)) {
+		writeJSON(w, http.StatusForbidden, apiError{"unauthorized_client", "the application this token was issued to may not mint template tokens"})
+		return
+	}
 	name := r.PathValue("template")
+	if !plausibleID(name) {
+		writeJSON(w, http.StatusNotFound, apiError{"template_not_found", "no JWT template has that name"})
+		return
+	}
 	jwt, _, err := p.Mint(ctx, name, u, at.ClientID)
 	if errors.Is(err, errNoTemplate) {
 		writeJSON(w, http.StatusNotFound, apiError{"template_not_found", "no JWT template is named " + name})
@@ -172,4 +197,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// asOIDCError keeps a protocol error as it is and turns anything else into
+// a server_error whose cause is logged, not shown.
+func asOIDCError(err error) error {
+	var oe *oidc.Error
+	if errors.As(err, &oe) {
+		return oe
+	}
+	return oidc.ErrServerError().WithParent(err)
+}
+
+// clientStillIssues reports whether the client a token was issued to still
+// exists and is the same one: a client deleted and declared again with the
+// same ID does not bring back the old client's tokens. Replicas' clocks may
+// differ a little, hence the minute of slack.
+func (p *Provider) clientStillIssues(ctx context.Context, clientID string, issued time.Time) bool {
+	c, err := p.client(ctx, clientID)
+	return err == nil && !issued.Before(c.c.CreatedAt.Add(-time.Minute))
 }
