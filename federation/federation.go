@@ -1,9 +1,9 @@
 // Package federation signs users in through upstream identity providers:
 // any OpenID Connect provider (through zitadel's verifying relying party,
 // which checks the ID token's signature, audience, expiry and nonce),
-// and, next, GitHub and Google (goth providers) and SAML IdPs. It turns an
-// upstream's answer into an Identity; linking identities to users is the
-// caller's.
+// GitHub and Google (goth providers, with PKCE), and, next, SAML IdPs. It
+// turns an upstream's answer into an Identity; linking identities to users
+// is the caller's.
 package federation
 
 import (
@@ -126,6 +126,10 @@ func (cs *Connectors) For(ctx context.Context, c *storage.Connection) (Connector
 	switch c.Type {
 	case storage.ConnectionOIDC:
 		conn, err = cs.oidc(ctx, c)
+	case storage.ConnectionGitHub:
+		conn, err = cs.github(c)
+	case storage.ConnectionGoogle:
+		conn, err = cs.google(c)
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnsupported, c.Type)
 	}
