@@ -60,7 +60,8 @@ func (h *Handler) connectionForEmail(ctx context.Context, email string) *storage
 		return nil
 	}
 	for _, c := range all {
-		if c.Enabled && slices.Contains(c.EmailDomains, domain) {
+		// SAML connections cannot sign in yet: their users sign in here.
+		if c.Enabled && c.Type != storage.ConnectionSAML && slices.Contains(c.EmailDomains, domain) {
 			return c
 		}
 	}
