@@ -130,6 +130,8 @@ func (cs *Connectors) For(ctx context.Context, c *storage.Connection) (Connector
 		conn, err = cs.github(c)
 	case storage.ConnectionGoogle:
 		conn, err = cs.google(c)
+	case storage.ConnectionSAML:
+		conn, err = cs.saml(ctx, c)
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnsupported, c.Type)
 	}

@@ -154,8 +154,8 @@ func TestOIDCUpstreamDownOrSlow(t *testing.T) {
 		t.Fatalf("a slow upstream: %v", err)
 	}
 
-	// A type without a connector yet.
-	if _, err := connectors().For(context.Background(), &storage.Connection{ID: "conn_saml", Type: storage.ConnectionSAML}); !errors.Is(err, federation.ErrUnsupported) {
-		t.Fatalf("saml: %v", err)
+	// A type Usher does not know.
+	if _, err := connectors().For(context.Background(), &storage.Connection{ID: "conn_x", Type: "ldap"}); !errors.Is(err, federation.ErrUnsupported) {
+		t.Fatalf("an unknown type: %v", err)
 	}
 }
