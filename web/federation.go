@@ -22,6 +22,10 @@ const upstreamLoginTTL = 10 * time.Minute
 // register it (on the issuer) with each upstream.
 const PathUpstreamCallback = "/sso/callback"
 
+// PathSAMLFinish is where the page after the SAML ACS posts the IdP's
+// answer, from this site, so that the browser's cookies come with it.
+const PathSAMLFinish = "/sso/saml/finish"
+
 // connectionButton is a "Continue with ..." button.
 type connectionButton struct {
 	Slug, DisplayName, IconURL string
@@ -60,8 +64,7 @@ func (h *Handler) connectionForEmail(ctx context.Context, email string) *storage
 		return nil
 	}
 	for _, c := range all {
-		// SAML connections cannot sign in yet: their users sign in here.
-		if c.Enabled && c.Type != storage.ConnectionSAML && slices.Contains(c.EmailDomains, domain) {
+		if c.Enabled && slices.Contains(c.EmailDomains, domain) {
 			return c
 		}
 	}
@@ -123,10 +126,20 @@ func (h *Handler) goUpstream(w http.ResponseWriter, r *http.Request, c *storage.
 // verify. Then the identity signs in the user it is linked to, links to
 // the user who owns its verified email, or creates a user.
 func (h *Handler) upstreamCallback(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
 	q := r.URL.Query()
-	state := q.Get("state")
-	if state == "" || len(state) > 256 {
+	return h.finishUpstream(w, r, q.Get("state"), q)
+}
+
+// maxStateLen bounds the state (OpenID Connect) or RelayState (SAML) a
+// round trip comes back with.
+const maxStateLen = 256
+
+// finishUpstream uses the round named by state, once, in the browser that
+// started it, and has the connection check its answer (the callback's
+// query, or the form posted to the SAML ACS).
+func (h *Handler) finishUpstream(w http.ResponseWriter, r *http.Request, state string, answer map[string][]string) error {
+	ctx := r.Context()
+	if state == "" || len(state) > maxStateLen {
 		return failure(http.StatusBadRequest, t("sso.expired"))
 	}
 	login, err := h.opts.Store.UseUpstreamLogin(ctx, federation.StateHash(state), h.opts.Now())
@@ -146,7 +159,7 @@ func (h *Handler) upstreamCallback(w http.ResponseWriter, r *http.Request) error
 	conn, err := h.opts.Federation.For(ctx, c)
 	if err == nil {
 		var id *federation.Identity
-		id, err = conn.Finish(ctx, federation.Round{State: state, Nonce: login.Nonce, Verifier: login.PKCEVerifier}, q)
+		id, err = conn.Finish(ctx, federation.Round{State: state, Nonce: login.Nonce, Verifier: login.PKCEVerifier}, answer)
 		if err == nil {
 			return h.upstreamIdentity(w, r, c, login, id)
 		}
@@ -156,6 +169,65 @@ func (h *Handler) upstreamCallback(w http.ResponseWriter, r *http.Request) error
 		return failure(http.StatusBadGateway, tf("sso.unreachable", c.DisplayName))
 	}
 	return failure(http.StatusBadRequest, tf("sso.refused", c.DisplayName))
+}
+
+// maxSAMLFormBytes bounds the form an IdP posts to the ACS, and the
+// continue page's form: a signed SAML response with its certificates is
+// a few tens of kilobytes, far more than any page's form.
+const maxSAMLFormBytes = 1 << 20
+
+// parseBoundedForm reads a POST body of at most limit bytes.
+func parseBoundedForm(w http.ResponseWriter, r *http.Request, limit int64) error {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return failure(http.StatusRequestEntityTooLarge, t("error.too_large"))
+		}
+		return failure(http.StatusBadRequest, t("error.bad_form"))
+	}
+	return nil
+}
+
+// samlAnswer is the SAMLResponse and RelayState of a posted form, or a
+// page refusing it.
+func samlAnswer(w http.ResponseWriter, r *http.Request) (response, relayState string, err error) {
+	if err := parseBoundedForm(w, r, maxSAMLFormBytes); err != nil {
+		return "", "", err
+	}
+	response, relayState = r.PostForm.Get("SAMLResponse"), r.PostForm.Get("RelayState")
+	if response == "" || relayState == "" || len(relayState) > maxStateLen {
+		return "", "", failure(http.StatusBadRequest, t("sso.saml_bad_answer"))
+	}
+	return response, relayState, nil
+}
+
+// samlACS receives the IdP's answer. The IdP's page posts it from another
+// site, so the browser sends none of its SameSite=Lax cookies and the
+// round cannot be checked here: a page hands the answer on, with a
+// same-site post, to samlFinish. The page has no CSRF token: it sets no
+// cookie in a response the browser's own cookies did not come with.
+func (h *Handler) samlACS(w http.ResponseWriter, r *http.Request) error {
+	response, relayState, err := samlAnswer(w, r)
+	if err != nil {
+		return err
+	}
+	// The post came without the browser's cookies: CSRF is set so that
+	// rendering does not replace the browser's CSRF cookie.
+	h.render(w, r, http.StatusOK, "saml_continue", &view{Title: t("sso.saml_continue_title"), SAMLResponse: response,
+		RelayState: relayState, CSRF: "-"})
+	return nil
+}
+
+// samlFinish finishes a SAML sign-in with the answer the continue page
+// posts, like the OpenID Connect callback: the RelayState names a round
+// this browser started, used once. No CSRF token is needed: a forged post
+// would need a round started, unused, in the victim's browser.
+func (h *Handler) samlFinish(w http.ResponseWriter, r *http.Request) error {
+	_, relayState, err := samlAnswer(w, r)
+	if err != nil {
+		return err
+	}
+	return h.finishUpstream(w, r, relayState, r.PostForm)
 }
 
 // upstreamIdentity applies the linking rules: an identity is (connection,

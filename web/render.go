@@ -42,6 +42,9 @@ type view struct {
 
 	RequireName, RequireUsername, SignUp bool
 
+	// A SAML answer carried to the same-site finish form.
+	SAMLResponse, RelayState string
+
 	// Provider pages.
 	Redirect, Sig, ClientName, UserCode, Account string
 	Scopes                                       []string

@@ -126,6 +126,10 @@ var en = map[string]string{
 
 	"message.to_sign_in": "Go to sign in",
 
+	"sso.saml_bad_answer":     "This sign-in answer could not be read. Start again.",
+	"sso.saml_continue_title": "Continue signing in",
+	"sso.saml_continue_intro": "Your organization confirmed who you are. Continue to finish signing in.",
+
 	"sso.continue_with":      "Continue with %s",
 	"sso.unknown":            "This sign-in option is not available.",
 	"sso.expired":            "This sign-in took too long, or was already finished. Start again.",

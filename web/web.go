@@ -177,6 +177,8 @@ func (h *Handler) routes() {
 	m.Handle("POST "+PathAccount+"/delete", h.form(h.withUser(h.sensitive(h.deleteSubmit))))
 	m.Handle("POST /sso/{slug}/start", h.form(h.upstreamStart))
 	m.Handle("GET "+PathUpstreamCallback, h.page(h.upstreamCallback))
+	m.Handle("POST "+federation.SAMLACSPath, h.page(h.samlACS))
+	m.Handle("POST "+PathSAMLFinish, h.page(h.samlFinish))
 	m.Handle("POST "+PathAccount+"/identities/remove", h.form(h.withUser(h.sensitive(h.unlinkIdentity))))
 	m.Handle("GET /sign-out", h.page(h.signOutPage))
 	m.Handle("POST /sign-out", h.form(h.signOutSubmit))
