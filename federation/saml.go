@@ -374,3 +374,21 @@ func looksLikeEmail(s string) bool {
 	at := strings.LastIndexByte(s, '@')
 	return at > 0 && at < len(s)-1 && !strings.ContainsAny(s, " \t\r\n<>")
 }
+
+// SAMLMetadata is Usher's service-provider metadata for a SAML connection:
+// what the IdP's administrator loads (entity ID, ACS URL and binding).
+func (cs *Connectors) SAMLMetadata(ctx context.Context, c *storage.Connection) ([]byte, error) {
+	conn, err := cs.For(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := conn.(*samlConnector)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not a SAML connection", ErrUnsupported, c.Slug)
+	}
+	out, err := xml.MarshalIndent(s.sp.Metadata(), "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), out...), nil
+}

@@ -357,3 +357,26 @@ func (h *Handler) unlinkIdentity(w http.ResponseWriter, r *http.Request, s *stor
 	}
 	return done(w, r, "account.disconnected")
 }
+
+// samlMetadata serves Usher's SP metadata for a SAML connection, for the
+// IdP's administrator to load.
+func (h *Handler) samlMetadata(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Federation == nil {
+		http.NotFound(w, r)
+		return
+	}
+	c, err := h.opts.Store.GetConnectionBySlug(r.Context(), cleanID(r.PathValue("slug")))
+	if err != nil || c.Type != storage.ConnectionSAML || !c.Enabled {
+		http.NotFound(w, r)
+		return
+	}
+	out, err := h.opts.Federation.SAMLMetadata(r.Context(), c)
+	if err != nil {
+		h.opts.Log.Warn("SAML metadata", "connection", c.Slug, "err", err)
+		http.Error(w, "the IdP's metadata cannot be read", http.StatusBadGateway)
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(out)
+}

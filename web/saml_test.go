@@ -257,3 +257,21 @@ func TestSAMLFailuresEndOnAPage(t *testing.T) {
 		t.Fatalf("%d users created", n)
 	}
 }
+
+// Usher's SP metadata for a SAML connection names its entity ID and ACS.
+func TestSAMLMetadata(t *testing.T) {
+	f := startSAMLSite(t)
+	resp, err := http.Get(f.URL + "/sso/saml/" + f.conn.Slug + "/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `entityID="`+f.URL+"/sso/saml/"+f.conn.Slug+`/metadata"`) ||
+		!strings.Contains(string(body), `Location="`+f.URL+"/sso/saml/acs"+`"`) {
+		t.Fatalf("metadata: %d %s", resp.StatusCode, body)
+	}
+	if resp, err := http.Get(f.URL + "/sso/saml/nope/metadata"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("metadata of an unknown connection: %v %v", resp, err)
+	}
+}

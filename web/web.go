@@ -179,6 +179,7 @@ func (h *Handler) routes() {
 	m.Handle("GET "+PathUpstreamCallback, h.page(h.upstreamCallback))
 	m.Handle("POST "+federation.SAMLACSPath, h.page(h.samlACS))
 	m.Handle("POST "+PathSAMLFinish, h.page(h.samlFinish))
+	m.HandleFunc("GET /sso/saml/{slug}/metadata", h.samlMetadata)
 	m.Handle("POST "+PathAccount+"/identities/remove", h.form(h.withUser(h.sensitive(h.unlinkIdentity))))
 	m.Handle("GET /sign-out", h.page(h.signOutPage))
 	m.Handle("POST /sign-out", h.form(h.signOutSubmit))
