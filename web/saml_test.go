@@ -275,3 +275,27 @@ func TestSAMLMetadata(t *testing.T) {
 		t.Fatalf("metadata of an unknown connection: %v %v", resp, err)
 	}
 }
+
+// A SAML sign-in started by an app's authorization request ends at the
+// app with a code.
+func TestSAMLSignInIntoAnApp(t *testing.T) {
+	f := startSAMLSite(t)
+	ctx := context.Background()
+	const redirect = "https://app.example.com/callback"
+	c := &storage.Client{Name: "Acme App", RedirectURIs: []string{redirect}}
+	if _, err := f.Clients.Create(ctx, c, false); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	_, body := b.get(f.URL + "/authorize?" + url.Values{"client_id": {c.ID}, "redirect_uri": {redirect}, "response_type": {"code"},
+		"scope": {"openid email"}, "state": {"s9"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}.Encode())
+	ar := regexp.MustCompile(`name="ar" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	st, body := b.post("/sign-in", url.Values{"email": {"ada@acme.example"}, "ar": {ar}})
+	if st != http.StatusSeeOther || !strings.HasPrefix(b.url, "https://idp.example/sso?") {
+		t.Fatalf("the identifier step: %d at %s: %s", st, b.url, body)
+	}
+	st, _ = b.post(web.PathSAMLFinish, f.acs(t, f.answer(t, b.url)))
+	if st != http.StatusFound || !strings.HasPrefix(b.url, redirect) || !strings.Contains(b.url, "state=s9") || !strings.Contains(b.url, "code=") {
+		t.Fatalf("the SAML sign-in ended with %d at %s, not at the app", st, b.url)
+	}
+}
