@@ -75,7 +75,7 @@ func (h *Handler) connectionForEmail(ctx context.Context, email string) *storage
 func (h *Handler) upstreamStart(w http.ResponseWriter, r *http.Request) error {
 	c, err := h.opts.Store.GetConnectionBySlug(r.Context(), cleanID(r.PathValue("slug")))
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && !c.Enabled) {
-		return failure(http.StatusNotFound, t("sso.unknown"))
+		return backToSignIn(http.StatusNotFound, t("sso.unknown"))
 	}
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func (h *Handler) goUpstream(w http.ResponseWriter, r *http.Request, c *storage.
 	conn, err := h.opts.Federation.For(ctx, c)
 	if err != nil {
 		h.opts.Log.Warn("upstream unavailable", "connection", c.Slug, "err", err)
-		return failure(http.StatusBadGateway, tf("sso.unreachable", c.DisplayName))
+		return backToSignIn(http.StatusBadGateway, tf("sso.unreachable", c.DisplayName))
 	}
 	round := federation.NewRound()
 	browser := sha256.Sum256([]byte(h.browserID(w, r)))
@@ -140,21 +140,21 @@ const maxStateLen = 256
 func (h *Handler) finishUpstream(w http.ResponseWriter, r *http.Request, state string, answer map[string][]string) error {
 	ctx := r.Context()
 	if state == "" || len(state) > maxStateLen {
-		return failure(http.StatusBadRequest, t("sso.expired"))
+		return backToSignIn(http.StatusBadRequest, t("sso.expired"))
 	}
 	login, err := h.opts.Store.UseUpstreamLogin(ctx, federation.StateHash(state), h.opts.Now())
 	if errors.Is(err, storage.ErrNotFound) {
-		return failure(http.StatusBadRequest, t("sso.expired"))
+		return backToSignIn(http.StatusBadRequest, t("sso.expired"))
 	}
 	if err != nil {
 		return err
 	}
 	if !sameBrowser(r, login.BrowserHash) {
-		return failure(http.StatusBadRequest, t("sso.other_browser"))
+		return backToSignIn(http.StatusBadRequest, t("sso.other_browser"))
 	}
 	c, err := h.opts.Store.GetConnection(ctx, login.ConnectionID)
 	if err != nil {
-		return failure(http.StatusBadRequest, t("sso.unknown"))
+		return backToSignIn(http.StatusBadRequest, t("sso.unknown"))
 	}
 	conn, err := h.opts.Federation.For(ctx, c)
 	if err == nil {
@@ -166,9 +166,9 @@ func (h *Handler) finishUpstream(w http.ResponseWriter, r *http.Request, state s
 	}
 	h.opts.Log.Warn("upstream sign-in failed", "connection", c.Slug, "err", err)
 	if errors.Is(err, federation.ErrUnreachable) {
-		return failure(http.StatusBadGateway, tf("sso.unreachable", c.DisplayName))
+		return backToSignIn(http.StatusBadGateway, tf("sso.unreachable", c.DisplayName))
 	}
-	return failure(http.StatusBadRequest, tf("sso.refused", c.DisplayName))
+	return backToSignIn(http.StatusBadRequest, tf("sso.refused", c.DisplayName))
 }
 
 // maxSAMLFormBytes bounds the form an IdP posts to the ACS, and the
@@ -251,7 +251,7 @@ func (h *Handler) upstreamIdentity(w http.ResponseWriter, r *http.Request, c *st
 			return err
 		}
 		if login.LinkUserID != "" && login.LinkUserID != ext.UserID {
-			return failure(http.StatusConflict, tf("sso.linked_elsewhere", c.DisplayName))
+			return backToSignIn(http.StatusConflict, tf("sso.linked_elsewhere", c.DisplayName))
 		}
 		u, err := h.opts.Store.GetUser(ctx, ext.UserID)
 		if err != nil {
@@ -270,7 +270,7 @@ func (h *Handler) upstreamIdentity(w http.ResponseWriter, r *http.Request, c *st
 	if login.LinkUserID != "" {
 		// A signed-in user connecting another way to sign in.
 		if s := h.opts.Provider.Session(r); s == nil || s.UserID != login.LinkUserID {
-			return failure(http.StatusForbidden, t("sso.link_signed_out"))
+			return backToSignIn(http.StatusForbidden, t("sso.link_signed_out"))
 		}
 		link.UserID = login.LinkUserID
 		if err := h.opts.Store.CreateExternalIdentity(ctx, link); err != nil {
@@ -279,7 +279,7 @@ func (h *Handler) upstreamIdentity(w http.ResponseWriter, r *http.Request, c *st
 		return done(w, r, "account.connected")
 	}
 	if emailErr != nil {
-		return failure(http.StatusBadRequest, tf("sso.no_email", c.DisplayName))
+		return backToSignIn(http.StatusBadRequest, tf("sso.no_email", c.DisplayName))
 	}
 	existing, err := h.opts.Store.GetUserByEmail(ctx, email)
 	switch {
@@ -290,11 +290,11 @@ func (h *Handler) upstreamIdentity(w http.ResponseWriter, r *http.Request, c *st
 		}
 		return h.upstreamSignIn(w, r, existing, amr, login)
 	case err == nil:
-		return failure(http.StatusConflict, tf("sso.link_first", c.DisplayName))
+		return backToSignIn(http.StatusConflict, tf("sso.link_first", c.DisplayName))
 	case !errors.Is(err, storage.ErrNotFound):
 		return err
 	case !c.AllowSignUp:
-		return failure(http.StatusForbidden, tf("sso.no_sign_up", c.DisplayName))
+		return backToSignIn(http.StatusForbidden, tf("sso.no_sign_up", c.DisplayName))
 	}
 	u, err := h.opts.Users.Create(ctx, users.NewUser{Email: email, EmailVerified: verified, FirstName: id.FirstName, LastName: id.LastName,
 		NoPassword: true, Identity: link})
@@ -306,12 +306,12 @@ func (h *Handler) upstreamIdentity(w http.ResponseWriter, r *http.Request, c *st
 
 func (h *Handler) upstreamSignIn(w http.ResponseWriter, r *http.Request, u *storage.User, amr []string, login *storage.UpstreamLogin) error {
 	if u.Banned {
-		return failure(http.StatusForbidden, t("signin.failed"))
+		return backToSignIn(http.StatusForbidden, t("signin.failed"))
 	}
 	if until, locked, err := h.opts.Users.CheckLocked(r.Context(), u.ID); err != nil {
 		return err
 	} else if locked {
-		return failure(http.StatusForbidden, lockedMessage(until))
+		return backToSignIn(http.StatusForbidden, lockedMessage(until))
 	}
 	return h.signedIn(w, r, u, amr, login.AuthRequestID, true)
 }
@@ -379,4 +379,9 @@ func (h *Handler) samlMetadata(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/samlmetadata+xml")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(out)
+}
+
+// backToSignIn ends a federated sign-in on the sign-in page, with why.
+func backToSignIn(status int, message string) *pageError {
+	return &pageError{Status: status, Message: message, SignIn: true}
 }

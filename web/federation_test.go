@@ -165,31 +165,31 @@ func TestUpstreamLinkingRules(t *testing.T) {
 	}
 }
 
-func TestUpstreamFailuresEndOnAPage(t *testing.T) {
+func TestUpstreamFailuresEndOnTheSignInPage(t *testing.T) {
 	f := startFedSite(t, func(c *storage.Connection) { c.AllowSignUp = false })
 	f.upstreamUser(t, "new@acme.example", true)
 	b := f.browser(t)
 
 	// A state no round has.
 	st, body := b.get(web.PathUpstreamCallback + "?state=forged&code=x")
-	b.want(400, st, body, "took too long")
+	b.want(400, st, body, "took too long", `action="/sign-in"`)
 
 	// The upstream's error, for a real round.
 	authURL := f.start(t, b, url.Values{})
 	u, _ := url.Parse(authURL)
 	st, body = b.get(web.PathUpstreamCallback + "?" + url.Values{"state": {u.Query().Get("state")}, "error": {"access_denied"}}.Encode())
-	b.want(400, st, body, "did not confirm")
+	b.want(400, st, body, "did not confirm", `action="/sign-in"`)
 
 	// A callback in another browser.
 	callback := f.upstreamSignIn(t, f.start(t, b, url.Values{}), "new@acme.example")
 	other := f.browser(t)
 	st, body = other.get(callback)
-	other.want(400, st, body, "another browser")
+	other.want(400, st, body, "another browser", `action="/sign-in"`)
 
 	// No sign-up through this connection.
 	callback = f.upstreamSignIn(t, f.start(t, b, url.Values{}), "new@acme.example")
 	st, body = b.get(callback)
-	b.want(403, st, body, "may not create new ones")
+	b.want(403, st, body, "may not create new ones", `action="/sign-in"`)
 	if n, _ := f.Store.CountUsers(context.Background()); n != 0 {
 		t.Fatalf("%d users created", n)
 	}
@@ -202,7 +202,7 @@ func TestUpstreamFailuresEndOnAPage(t *testing.T) {
 	}
 	b.get("/sign-in")
 	st, body = b.post("/sso/down/start", url.Values{})
-	b.want(502, st, body, "Down Inc could not be reached")
+	b.want(502, st, body, "Down Inc could not be reached", `action="/sign-in"`)
 }
 
 // An enterprise's email domain goes straight to its identity provider,

@@ -192,6 +192,9 @@ type pageError struct {
 	Status  int
 	Message string
 	Cause   error
+	// SignIn shows the message on the sign-in page, where the user can
+	// try again or another way, rather than on a page of its own.
+	SignIn bool
 }
 
 func (e *pageError) Error() string {
@@ -251,6 +254,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if pe.Status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", strconv.Itoa(int(limitWindow/time.Second)))
+	}
+	if pe.SignIn {
+		h.render(w, r, pe.Status, "signin", &view{Title: t("signin.title"), Error: pe.Message, Connections: h.socialButtons(r.Context())})
+		return
 	}
 	h.render(w, r, pe.Status, "message", &view{Title: t("error.title"), Error: pe.Message})
 }
