@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -105,6 +106,9 @@ type NewUser struct {
 	LastName      string
 	Username      string // optional
 	EmailVerified bool   // mark the address verified (an operator vouches for it)
+	// ImageURL is a profile picture (an upstream's); anything but an https
+	// URL of at most 2048 characters is dropped.
+	ImageURL string
 	// NoPassword makes an account that signs in another way (an upstream
 	// identity provider, emailed codes); Password is then ignored.
 	NoPassword bool
@@ -152,6 +156,7 @@ func (s *Service) Create(ctx context.Context, nu NewUser) (*storage.User, error)
 			Username:     username,
 			FirstName:    first,
 			LastName:     last,
+			ImageURL:     httpsOrEmpty(nu.ImageURL),
 			PasswordHash: hash,
 			Emails:       []storage.EmailAddress{{Email: email, Verified: nu.EmailVerified, Primary: true}},
 		}
@@ -300,4 +305,13 @@ func (s *Service) update(ctx context.Context, id string, change func(*storage.Us
 		}
 		return tx.UpdateUser(ctx, cur)
 	})
+}
+
+// httpsOrEmpty keeps an https URL of acceptable length, else nothing.
+func httpsOrEmpty(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || len(s) > maxImageURL {
+		return ""
+	}
+	return s
 }

@@ -297,7 +297,7 @@ func (h *Handler) upstreamIdentity(w http.ResponseWriter, r *http.Request, c *st
 		return backToSignIn(http.StatusForbidden, tf("sso.no_sign_up", c.DisplayName))
 	}
 	u, err := h.opts.Users.Create(ctx, users.NewUser{Email: email, EmailVerified: verified, FirstName: id.FirstName, LastName: id.LastName,
-		NoPassword: true, Identity: link})
+		ImageURL: id.ImageURL, NoPassword: true, Identity: link})
 	if err != nil {
 		return err
 	}

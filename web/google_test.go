@@ -298,7 +298,7 @@ func TestGoogleSignInIntoAnApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !u.PrimaryEmail().Verified || u.PasswordHash != "" || u.FirstName != "Ada" || u.LastName != "Lovelace" {
+	if !u.PrimaryEmail().Verified || u.PasswordHash != "" || u.FirstName != "Ada" || u.LastName != "Lovelace" || u.ImageURL != "https://lh3.googleusercontent.example/a/ada" {
 		t.Fatalf("created user %+v", u)
 	}
 	if n, _ := g.Store.CountUsers(ctx); n != 1 {
