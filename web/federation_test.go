@@ -90,7 +90,7 @@ func (f *fedSite) upstreamSignIn(t *testing.T, authURL, email string) string {
 }
 
 func TestUpstreamSignInCreatesThenFindsTheUser(t *testing.T) {
-	f := startFedSite(t)
+	f := startFedSite(t, func(c *storage.Connection) { c.StoreTokens = true })
 	upUser := f.upstreamUser(t, "grace@acme.example", true)
 	b := f.browser(t)
 	st, body := b.get("/sign-in")
@@ -106,6 +106,11 @@ func TestUpstreamSignInCreatesThenFindsTheUser(t *testing.T) {
 	ext, err := f.Store.GetExternalIdentity(context.Background(), f.conn.ID, upUser.ID)
 	if err != nil || ext.UserID != u.ID {
 		t.Fatalf("identity %+v %v", ext, err)
+	}
+	// The connection keeps the upstream's tokens, sealed.
+	at, err := f.Keys.Open(ext.AccessToken, "upstream-access:"+f.conn.ID+":"+upUser.ID)
+	if err != nil || len(at) == 0 || strings.Contains(string(ext.AccessToken), string(at)) {
+		t.Fatalf("the upstream access token is not kept sealed: %v", err)
 	}
 
 	// The callback is single-use.

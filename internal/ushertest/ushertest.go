@@ -114,7 +114,7 @@ func Start(tb testing.TB, opts Options) *Usher {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	wo := web.Options{Issuer: issuer, Store: store, Users: u.Users, Provider: u.Provider, Mail: opts.Mail, CodeKey: codeKey,
+	wo := web.Options{Issuer: issuer, Store: store, Users: u.Users, Provider: u.Provider, Mail: opts.Mail, CodeKey: codeKey, SealToken: km.Seal,
 		Brand: web.Brand{ProductName: "Usher", PrimaryColor: "#4f46e5"}, SignUp: true, Now: u.Clock.Now, Log: log}
 	if box, ok := opts.Mail.(*mail.Mailbox); ok {
 		wo.Mailbox = box // served at /dev/mail, as in development
