@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -26,7 +28,10 @@ type fedSite struct {
 	conn *storage.Connection
 }
 
-func startFedSite(t *testing.T, mods ...func(*storage.Connection)) *fedSite {
+// startFederatedSite is startSite with upstream sign-in: connections keep
+// their client secrets in the clear (tests store them so), and upstreams
+// are reached through httpClient (nil: the default).
+func startFederatedSite(t *testing.T, httpClient *http.Client) *site {
 	t.Helper()
 	srv := smtptest.Start(t, smtptest.Options{})
 	sender, err := mail.NewSMTP(mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), From: "Usher <no-reply@usher.test>", TLS: "none"}, slog.New(slog.DiscardHandler))
@@ -36,8 +41,33 @@ func startFedSite(t *testing.T, mods ...func(*storage.Connection)) *fedSite {
 	s := &site{smtp: srv}
 	s.Usher = ushertest.Start(t, ushertest.Options{Mail: sender, Pages: func(o *web.Options) {
 		o.Federation = &federation.Connectors{RedirectURI: o.Issuer + web.PathUpstreamCallback,
-			OpenSecret: func(c *storage.Connection) (string, error) { return string(c.ClientSecret), nil }}
+			OpenSecret: func(c *storage.Connection) (string, error) { return string(c.ClientSecret), nil },
+			HTTPClient: httpClient}
 	}})
+	return s
+}
+
+// registerApp registers a first-party app with the site and returns its
+// configuration, endpoints from discovery.
+func registerApp(t *testing.T, s *site, name, redirect string) *oauth2.Config {
+	t.Helper()
+	ctx := context.Background()
+	c := &storage.Client{Name: name, RedirectURIs: []string{redirect}, FirstParty: true}
+	secret, err := s.Clients.Create(ctx, c, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := oidc.NewProvider(ctx, s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &oauth2.Config{ClientID: c.ID, ClientSecret: secret, RedirectURL: redirect, Endpoint: p.Endpoint(),
+		Scopes: []string{oidc.ScopeOpenID, "email"}}
+}
+
+func startFedSite(t *testing.T, mods ...func(*storage.Connection)) *fedSite {
+	t.Helper()
+	s := startFederatedSite(t, nil)
 	up := ushertest.Start(t, ushertest.Options{})
 	c := &storage.Client{Name: "Usher downstream", RedirectURIs: []string{s.URL + web.PathUpstreamCallback}}
 	secret, err := up.Clients.Create(context.Background(), c, false)

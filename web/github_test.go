@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,10 +20,6 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/usher-id/usher/federation"
-	"github.com/usher-id/usher/internal/smtptest"
-	"github.com/usher-id/usher/internal/ushertest"
-	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/web"
 )
@@ -206,34 +201,14 @@ const ghAppRedirect = "https://app.example.com/callback"
 func startGitHubSite(t *testing.T) *ghSite {
 	t.Helper()
 	gh := newFakeGitHub(t)
-	srv := smtptest.Start(t, smtptest.Options{})
-	sender, err := mail.NewSMTP(mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), From: "Usher <no-reply@usher.test>", TLS: "none"}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &site{smtp: srv}
-	s.Usher = ushertest.Start(t, ushertest.Options{Mail: sender, Pages: func(o *web.Options) {
-		o.Federation = &federation.Connectors{RedirectURI: o.Issuer + web.PathUpstreamCallback,
-			OpenSecret: func(c *storage.Connection) (string, error) { return string(c.ClientSecret), nil },
-			HTTPClient: gh.client()}
-	}})
+	s := startFederatedSite(t, gh.client())
 	ctx := context.Background()
 	conn := &storage.Connection{Slug: "github", Type: storage.ConnectionGitHub, DisplayName: "GitHub", Enabled: true,
 		ClientID: gh.clientID, ClientSecret: []byte(gh.secret), AllowSignUp: true}
 	if err := s.Store.CreateConnection(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	c := &storage.Client{Name: "Octo App", RedirectURIs: []string{ghAppRedirect}, FirstParty: true}
-	secret, err := s.Clients.Create(ctx, c, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := oidc.NewProvider(ctx, s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := &oauth2.Config{ClientID: c.ID, ClientSecret: secret, RedirectURL: ghAppRedirect, Endpoint: p.Endpoint(),
-		Scopes: []string{oidc.ScopeOpenID, "email"}}
+	app := registerApp(t, s, "Octo App", ghAppRedirect)
 	return &ghSite{site: s, gh: gh, conn: conn, app: app}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,10 +16,6 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/usher-id/usher/federation"
-	"github.com/usher-id/usher/internal/smtptest"
-	"github.com/usher-id/usher/internal/ushertest"
-	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/web"
 )
@@ -209,34 +204,14 @@ type ggSite struct {
 func startGoogleSite(t *testing.T) *ggSite {
 	t.Helper()
 	gg := newFakeGoogle(t)
-	srv := smtptest.Start(t, smtptest.Options{})
-	sender, err := mail.NewSMTP(mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), From: "Usher <no-reply@usher.test>", TLS: "none"}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &site{smtp: srv}
-	s.Usher = ushertest.Start(t, ushertest.Options{Mail: sender, Pages: func(o *web.Options) {
-		o.Federation = &federation.Connectors{RedirectURI: o.Issuer + web.PathUpstreamCallback,
-			OpenSecret: func(c *storage.Connection) (string, error) { return string(c.ClientSecret), nil },
-			HTTPClient: gg.client()}
-	}})
+	s := startFederatedSite(t, gg.client())
 	ctx := context.Background()
 	conn := &storage.Connection{Slug: "google", Type: storage.ConnectionGoogle, DisplayName: "Google", Enabled: true,
 		ClientID: gg.clientID, ClientSecret: []byte(gg.secret), AllowSignUp: true}
 	if err := s.Store.CreateConnection(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	c := &storage.Client{Name: "Analytical App", RedirectURIs: []string{ggAppRedirect}, FirstParty: true}
-	secret, err := s.Clients.Create(ctx, c, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := oidc.NewProvider(ctx, s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := &oauth2.Config{ClientID: c.ID, ClientSecret: secret, RedirectURL: ggAppRedirect, Endpoint: p.Endpoint(),
-		Scopes: []string{oidc.ScopeOpenID, "email"}}
+	app := registerApp(t, s, "Analytical App", ggAppRedirect)
 	return &ggSite{site: s, gg: gg, conn: conn, app: app}
 }
 

@@ -9,7 +9,6 @@ import (
 	"encoding/xml"
 	"html"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -23,9 +22,6 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/usher-id/usher/federation"
-	"github.com/usher-id/usher/internal/smtptest"
-	"github.com/usher-id/usher/internal/ushertest"
-	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/web"
 )
@@ -41,15 +37,7 @@ type samlSite struct {
 
 func startSAMLSite(t *testing.T) *samlSite {
 	t.Helper()
-	srv := smtptest.Start(t, smtptest.Options{})
-	sender, err := mail.NewSMTP(mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), From: "Usher <no-reply@usher.test>", TLS: "none"}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &site{smtp: srv}
-	s.Usher = ushertest.Start(t, ushertest.Options{Mail: sender, Pages: func(o *web.Options) {
-		o.Federation = &federation.Connectors{RedirectURI: o.Issuer + web.PathUpstreamCallback}
-	}})
+	s := startFederatedSite(t, nil)
 
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
