@@ -111,8 +111,19 @@ func (p *Provider) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	}
 	t := randomToken("")
 	p.setCookie(w, csrfCookie, t, 24*time.Hour)
+	// The cookie reaches the next request; this one's forms carry the value.
+	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: t})
 	return t
 }
+
+// CSRFToken returns the browser's CSRF token, setting one when it has
+// none: the hosted pages and the provider's own pages share it.
+func (p *Provider) CSRFToken(w http.ResponseWriter, r *http.Request) string { return p.csrfToken(w, r) }
+
+// CSRFValid reports whether the posted form carries the browser's CSRF
+// token (double submit; SameSite keeps other sites from reading or
+// setting the cookie).
+func CSRFValid(r *http.Request) bool { return csrfValid(r) }
 
 func csrfValid(r *http.Request) bool {
 	c, err := r.Cookie(csrfCookie)

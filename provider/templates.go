@@ -67,14 +67,6 @@ func (p *Provider) template(ctx context.Context, name string) (*parsedTemplate, 
 	return &c, nil
 }
 
-// ForgetTemplate drops a template from this replica's cache, so an edit
-// made here applies to the next mint.
-func (p *Provider) ForgetTemplate(name string) {
-	p.templates.mu.Lock()
-	delete(p.templates.byName, name)
-	p.templates.mu.Unlock()
-}
-
 // errNoTemplate means no template has the name asked for.
 var errNoTemplate = errors.New("no such template")
 

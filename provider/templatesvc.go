@@ -58,16 +58,16 @@ func (e *TemplateError) Error() string {
 	return "invalid template: " + strings.Join(parts, "; ")
 }
 
-// Templates stores JWT templates: it validates them, seals their own keys
-// under the master key, and tells this replica's provider to forget its
-// cached copy.
+// Templates stores JWT templates: it validates them and seals their own
+// keys under the master key. Minting reads a template on every use, so a
+// change applies to the next token everywhere.
 type Templates struct {
 	Store interface {
 		storage.JWTTemplates
 		storage.Users
 	}
 	Keys     *keys.Manager
-	Provider *Provider // optional: its cache is refreshed on change
+	Provider *Provider // optional: names the issuer in previews
 	Now      func() time.Time
 }
 
@@ -180,7 +180,6 @@ func (s *Templates) Create(ctx context.Context, spec TemplateSpec) (*storage.JWT
 	if err := s.Store.CreateJWTTemplate(ctx, rec); err != nil {
 		return nil, warnings, err
 	}
-	s.forget(rec.Name)
 	return rec, warnings, nil
 }
 
@@ -199,7 +198,6 @@ func (s *Templates) Update(ctx context.Context, name string, spec TemplateSpec) 
 	if err := s.Store.UpdateJWTTemplate(ctx, rec); err != nil {
 		return nil, warnings, err
 	}
-	s.forget(name)
 	return rec, warnings, nil
 }
 
@@ -212,7 +210,6 @@ func (s *Templates) Delete(ctx context.Context, name string) error {
 	if err := s.Store.DeleteJWTTemplate(ctx, cur.ID); err != nil {
 		return err
 	}
-	s.forget(name)
 	return nil
 }
 
@@ -251,10 +248,4 @@ func (s *Templates) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
-}
-
-func (s *Templates) forget(name string) {
-	if s.Provider != nil {
-		s.Provider.ForgetTemplate(name)
-	}
 }

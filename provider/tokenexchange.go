@@ -21,6 +21,10 @@ const (
 	tokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
 )
 
+// errSubjectRefused is every reason an access token cannot stand for its
+// user: unknown, expired, revoked, a client's own, or its client gone.
+var errSubjectRefused = errors.New("the subject token is invalid, expired or revoked")
+
 // subjectToken checks an access token Usher issued and returns its record
 // and its user. Expired, revoked, unknown and client-only tokens are
 // refused alike.
@@ -32,7 +36,7 @@ func (p *Provider) subjectToken(ctx context.Context, token string) (*storage.Acc
 	} else if c, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, p.op.AccessTokenVerifier(ctx)); err == nil {
 		id = c.JWTID
 	}
-	refused := errors.New("the subject token is invalid, expired or revoked")
+	refused := errSubjectRefused
 	if !plausibleID(id) || !strings.HasPrefix(id, storage.PrefixAccessToken+"_") {
 		return nil, nil, refused
 	}
@@ -108,7 +112,7 @@ func (p *Provider) tokenExchange(w http.ResponseWriter, r *http.Request) {
 			op.RequestError(w, r, oe, nil)
 			return
 		}
-		if strings.HasPrefix(err.Error(), "the subject token") {
+		if errors.Is(err, errSubjectRefused) {
 			// RFC 8693, section 2.2.2: an unusable subject token is
 			// invalid_request.
 			op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("%s", err.Error()), nil)
@@ -154,7 +158,7 @@ func (p *Provider) mintEndpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	at, u, err := p.subjectToken(ctx, token)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "the subject token") {
+		if errors.Is(err, errSubjectRefused) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="usher", error="invalid_token"`)
 			writeJSON(w, http.StatusUnauthorized, apiError{"invalid_token", "the access token is invalid, expired or revoked"})
 			return

@@ -136,7 +136,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	v.Brand = h.opts.Brand
 	v.SignUp = h.opts.SignUp
 	if v.CSRF == "" {
-		v.CSRF = h.csrfToken(w, r)
+		v.CSRF = h.opts.Provider.CSRFToken(w, r)
 	}
 	var buf bytes.Buffer
 	if err := tpl.ExecuteTemplate(&buf, "layout", v); err != nil {

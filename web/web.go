@@ -234,7 +234,7 @@ func (h *Handler) form(fn func(w http.ResponseWriter, r *http.Request) error) ht
 			h.fail(w, r, failure(http.StatusBadRequest, t("error.bad_form")))
 			return
 		}
-		if !csrfValid(r) {
+		if !provider.CSRFValid(r) {
 			h.fail(w, r, failure(http.StatusForbidden, t("error.csrf")))
 			return
 		}
@@ -264,29 +264,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // Cookies the pages set beside the provider's session cookie.
 const (
-	csrfCookie    = "usher_csrf"
 	browserCookie = "usher_browser"
 )
-
-// csrfToken returns the browser's CSRF token, setting one when it has
-// none. Forms echo it and must match the cookie (double submit), the same
-// token the provider's own pages use.
-func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 32 {
-		return c.Value
-	}
-	tok := randomString(32)
-	h.opts.Provider.SetCookie(w, csrfCookie, tok, 24*time.Hour)
-	// The cookie reaches the next request; this one's forms carry the value.
-	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: tok})
-	return tok
-}
-
-func csrfValid(r *http.Request) bool {
-	c, err := r.Cookie(csrfCookie)
-	form := r.PostFormValue("csrf")
-	return err == nil && len(c.Value) >= 32 && subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) == 1
-}
 
 // browserID returns the value that identifies this browser to the emailed
 // links it asked for, setting one when it has none.

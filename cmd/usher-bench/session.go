@@ -65,9 +65,8 @@ func (s *session) codeFlow(ctx context.Context, scope string) (*tokenResponse, e
 }
 
 var (
-	csrfField    = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	authReqField = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
-	arField      = regexp.MustCompile(`name="ar" value="([^"]+)"`)
+	csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	arField   = regexp.MustCompile(`name="ar" value="([^"]+)"`)
 )
 
 // authorize opens an authorization request with PKCE S256 and follows
@@ -128,23 +127,16 @@ func (s *session) authorize(ctx context.Context, scope string, signIn bool) (cod
 	return "", "", fmt.Errorf("more than %d redirects inside Usher", maxHops)
 }
 
-// signInRequest fills in the sign-in form found on page: the hosted
-// pages' (the email and password go to /sign-in/password together) or the
-// provider's plain one.
+// signInRequest fills in the hosted sign-in form found on page: the email
+// and password go to /sign-in/password together.
 func (s *session) signInRequest(page *url.URL, body []byte) (*http.Request, error) {
-	csrf := csrfField.FindSubmatch(body)
-	form := url.Values{"email": {s.e.opts.userEmail}, "password": {s.e.opts.userPassword}}
-	path := "/login"
-	if ar := arField.FindSubmatch(body); csrf != nil && ar != nil {
-		form.Set("ar", html.UnescapeString(string(ar[1])))
-		path = "/sign-in/password"
-	} else if id := authReqField.FindSubmatch(body); csrf != nil && id != nil {
-		form.Set("authRequestID", html.UnescapeString(string(id[1])))
-	} else {
+	csrf, ar := csrfField.FindSubmatch(body), arField.FindSubmatch(body)
+	if csrf == nil || ar == nil {
 		return nil, fmt.Errorf("the sign-in page has no form: %q", snippet(body))
 	}
-	form.Set("csrf", html.UnescapeString(string(csrf[1])))
-	action := page.ResolveReference(&url.URL{Path: path})
+	form := url.Values{"email": {s.e.opts.userEmail}, "password": {s.e.opts.userPassword},
+		"ar": {html.UnescapeString(string(ar[1]))}, "csrf": {html.UnescapeString(string(csrf[1]))}}
+	action := page.ResolveReference(&url.URL{Path: "/sign-in/password"})
 	req, err := http.NewRequest(http.MethodPost, action.String(), strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
