@@ -64,8 +64,6 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	go km.Run(ctx)
-	go cleanExpired(ctx, db, 10*time.Minute, log)
 	cs, err := clientServiceWith(ctx, km, db)
 	if err != nil {
 		return err
@@ -120,6 +118,10 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
 	}
+	// Background work starts once start-up can no longer fail, so a
+	// refused start leaves nothing running behind it.
+	go km.Run(ctx)
+	go cleanExpired(ctx, db, 10*time.Minute, log)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
