@@ -26,9 +26,10 @@ var allowed = map[string][]string{
 	"clients":                   {"storage"},
 	"claims":                    {"storage"},
 	"federation":                {"storage", "users"},
-	"provider":                  {"storage", "keys", "claims"},
+	"provider":                  {"storage", "keys", "claims", "session"},
+	"session":                   {"storage", "config"},
 	"mail":                      nil,
-	"web":                       {"storage", "users", "provider", "mail", "federation"},
+	"web":                       {"storage", "users", "provider", "mail", "federation", "session"},
 	"internal/httpx":            nil,
 	"internal/geoip":            nil,
 	"internal/health":           {"storage", "internal/httpx"},
@@ -68,6 +69,46 @@ func TestImportRules(t *testing.T) {
 				if !permitted {
 					t.Errorf("%s imports %s, which DESIGN.md does not allow", f, own)
 				}
+			}
+		}
+	}
+}
+
+// TestProviderSpeaksOnlyProtocol keeps pages, forms and cookies out of the
+// provider: a browser that must act is handed to the sign-in flow (package
+// web), and cookies belong to package session. Protocol requests are still
+// forms (RFC 6749), so what is checked is the provider never drawing HTML,
+// never setting or reading a cookie itself, and never importing the pages.
+func TestProviderSpeaksOnlyProtocol(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("provider", "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no provider files: %v", err)
+	}
+	forbiddenImports := []string{"html/template", "text/template", module + "web"}
+	forbiddenCode := []string{"text/html", "http.SetCookie", "http.Cookie{", ".Cookie(", "<form", "<html", "CSRF"}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := parser.ParseFile(token.NewFileSet(), f, src, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range parsed.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			for _, bad := range forbiddenImports {
+				if path == bad {
+					t.Errorf("%s imports %s: the provider draws no pages", f, path)
+				}
+			}
+		}
+		for _, bad := range forbiddenCode {
+			if strings.Contains(string(src), bad) {
+				t.Errorf("%s contains %q: pages, forms and cookies belong to packages web and session", f, bad)
 			}
 		}
 	}

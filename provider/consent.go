@@ -3,23 +3,19 @@ package provider
 import (
 	"context"
 	"errors"
-	"net/http"
 	"slices"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/usher-id/usher/storage"
 )
 
-const consentPath = "/consent"
-
-// needsConsent reports whether the user must be asked before a
-// third-party client gets the scopes it requests. First-party clients never
-// ask; a remembered consent covering the scopes is enough unless the app
-// asked with prompt=consent.
-func (p *Provider) needsConsent(ctx context.Context, req *storage.AuthRequest, userID string) (bool, error) {
+// NeedsConsent reports whether the user must be asked before the
+// application of req gets the scopes it requests. First-party clients never
+// ask; a remembered consent covering the scopes is enough unless the
+// application asked with prompt=consent.
+func (p *Provider) NeedsConsent(ctx context.Context, req *Request, userID string) (bool, error) {
 	c, err := p.client(ctx, req.ClientID)
 	if err != nil {
 		return false, err
@@ -45,44 +41,10 @@ func (p *Provider) needsConsent(ctx context.Context, req *storage.AuthRequest, u
 	return false, nil
 }
 
-func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest) {
-	c, err := p.client(r.Context(), req.ClientID)
-	if err != nil {
-		p.message(w, r, http.StatusBadRequest, "Sign in", "This application is no longer registered.")
-		return
-	}
-	p.render(w, r, http.StatusOK, "consent", pageData{Title: "Allow access", CSRF: p.csrfToken(w, r), AuthRequestID: req.ID,
-		ClientName: c.c.Name, Scopes: req.Scopes})
-}
-
-// consentSubmit records the user's answer. Allowing remembers the scopes
-// (added to any earlier consent); denying sends access_denied to the app.
-func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil || !csrfValid(r) {
-		p.message(w, r, http.StatusForbidden, "Allow access", "This form has expired. Go back, reload the page and try again.")
-		return
-	}
-	req, ok := p.boundRequest(w, r, r.PostFormValue("authRequestID"))
-	if !ok {
-		return
-	}
-	sess := p.currentSession(ctx, r)
-	if sess == nil {
-		p.message(w, r, http.StatusForbidden, "Allow access", "You are not signed in any more. Go back to the application and try again.")
-		return
-	}
-	if r.PostFormValue("decision") != "allow" {
-		op.AuthRequestError(w, r, &authRequest{req}, oidc.ErrAccessDenied().WithDescription("the user declined"), p.op)
-		return
-	}
-	if err := grantConsent(ctx, p.opts.Store, sess.UserID, req.ClientID, req.Scopes); err != nil {
-		p.opts.Log.Error("save consent", "err", err)
-		p.message(w, r, http.StatusInternalServerError, "Allow access", "Something went wrong on our side. Try again in a moment.")
-		return
-	}
-	p.finish(w, r, req, sess)
+// GrantConsent remembers that the user allowed the application of req the
+// scopes it asked for, on top of what they allowed it before.
+func (p *Provider) GrantConsent(ctx context.Context, req *Request, userID string) error {
+	return grantConsent(ctx, p.opts.Store, userID, req.ClientID, req.Scopes)
 }
 
 // grantConsent remembers that the user allowed the client scopes, on top

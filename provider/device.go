@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -33,26 +32,25 @@ import (
 	"github.com/usher-id/usher/storage"
 )
 
-// devicePath is the page where users enter user codes
+// DevicePath is the hosted page where users enter user codes
 // (op.DeviceAuthorizationConfig.UserFormPath).
-const devicePath = "/device"
+const DevicePath = "/device"
 
 var _ op.DeviceAuthorizationStorage = (*opStorage)(nil)
 
-// deviceRoutes mounts the device endpoints: the protocol endpoint, the
-// device_code grant at the token endpoint (other grants pass on to next),
-// and the user-code page.
+// deviceRoutes mounts the device authorization endpoint; the device_code
+// grant is answered at the token endpoint, and the user-code page (at
+// DevicePath) is one of the hosted pages, which use FindDevice and
+// AnswerDevice.
 func (p *Provider) deviceRoutes(mux *http.ServeMux, interceptor *op.IssuerInterceptor) {
 	mux.Handle(p.op.DeviceAuthorizationEndpoint().Relative(), noStore(interceptor.HandlerFunc(p.deviceAuthorization)))
-	mux.Handle("GET "+devicePath, interceptor.HandlerFunc(p.devicePage))
-	mux.Handle("POST "+devicePath, interceptor.HandlerFunc(p.deviceSubmit))
 }
 
 // deviceEnabled reports whether the grant is configured; discovery
 // advertises it only then.
 func (p *Provider) deviceEnabled() bool {
 	cfg := p.op.DeviceAuthorization()
-	return p.op.GrantTypeDeviceCodeSupported() && cfg.Lifetime > 0 && cfg.UserFormPath == devicePath &&
+	return p.op.GrantTypeDeviceCodeSupported() && cfg.Lifetime > 0 && cfg.UserFormPath == DevicePath &&
 		cfg.UserCode.CharSet != "" && cfg.UserCode.CharAmount > 0
 }
 
@@ -211,7 +209,7 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		op.RequestError(w, r, oidc.ErrServerError().WithDescription("the device authorization could not be stored"), nil)
 		return
 	}
-	verify := p.opts.Issuer + devicePath
+	verify := p.opts.Issuer + DevicePath
 	setNoStore(w)
 	httphelper.MarshalJSON(w, &oidc.DeviceAuthorizationResponse{
 		DeviceCode:              deviceCode,
@@ -356,115 +354,32 @@ func (s *opStorage) GetDeviceAuthorizatonState(ctx context.Context, clientID, de
 	return st, err
 }
 
-// ---- the user-code page ----
+// ---- the user-code page's questions ----
 
-var devicePages = template.Must(template.Must(pages.Clone()).Parse(`
-{{define "device"}}{{template "head" .}}
-{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-<p>Enter the code shown on your TV, console or terminal.</p>
-<form method="post" action="/device">
-<input type="hidden" name="csrf" value="{{.CSRF}}">
-<label for="user_code">Code</label><input id="user_code" name="user_code" required autocomplete="off" autocapitalize="characters" spellcheck="false" value="{{.UserCode}}">
-{{if .Account}}<p>Signed in as {{.Account}}. <a href="/logout">Not you?</a></p><button type="submit">Continue</button>
-{{else}}<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required value="{{.Email}}">
-<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in and continue</button>{{end}}
-</form></body></html>{{end}}
-{{define "device_confirm"}}{{template "head" .}}
-<p><strong>{{.ClientName}}</strong> wants to use your account on a device.</p>
-<p>Allow it only if you started this yourself and your device shows the code <strong>{{.UserCode}}</strong>.</p>
-{{if .Scopes}}<p>It will be able to:</p><ul>{{range .Scopes}}<li>{{.}}</li>{{end}}</ul>{{end}}
-<p>Signed in as {{.Account}}.</p>
-<form method="post" action="/device">
-<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="user_code" value="{{.UserCode}}">
-<button type="submit" name="action" value="approve">Allow</button>
-<button type="submit" name="action" value="deny">Deny</button></form></body></html>{{end}}
-`))
+// Errors of FindDevice and AnswerDevice, for the user-code page to explain.
+var (
+	ErrNoUserCode       = errors.New("provider: no user code was entered")
+	ErrTooManyGuesses   = errors.New("provider: too many wrong user codes")
+	ErrUnknownUserCode  = errors.New("provider: the user code is not valid or has expired")
+	ErrUserCodeUsed     = errors.New("provider: the user code was already used")
+	ErrDeviceClientGone = errors.New("provider: the device's application is no longer registered")
+)
 
-type devicePageData struct {
-	Title, Error, Message, CSRF string
-	UserCode, Email, Account    string
-	ClientName                  string
-	Scopes                      []string
+// DeviceRequest is a device waiting for a person to allow or deny it.
+type DeviceRequest struct {
+	ID         string
+	ClientID   string
+	ClientName string
+	UserCode   string   // as the device shows it, with dashes
+	Scopes     []string // as requested
 }
 
-// renderDevice writes a device page with the headers every page carries
-// (as render does for the sign-in pages).
-func (p *Provider) renderDevice(w http.ResponseWriter, r *http.Request, status int, name string, d devicePageData) {
-	if d.Title == "" {
-		d.Title = "Connect a device"
-	}
-	if p.pages != nil {
-		p.pages.RenderProviderPage(w, r, status, Page{Name: name, Title: d.Title, Error: d.Error, Message: d.Message, CSRF: d.CSRF,
-			UserCode: d.UserCode, Email: d.Email, Account: d.Account, ClientName: d.ClientName, Scopes: d.Scopes})
-		return
-	}
-	pageHeaders(w, status)
-	if err := devicePages.ExecuteTemplate(w, name, d); err != nil {
-		p.opts.Log.Error("render page", "page", name, "err", err)
-	}
-}
-
-var scopeText = map[string]string{
-	oidc.ScopeOpenID:        "Know who you are",
-	oidc.ScopeProfile:       "See your name and profile picture",
-	oidc.ScopeEmail:         "See your email address",
-	oidc.ScopeOfflineAccess: "Stay signed in until you sign it out",
-}
-
-// DescribeScopes says in words what each scope lets an application do.
-func DescribeScopes(scopes []string) []string {
-	out := make([]string, 0, len(scopes))
-	for _, s := range scopes {
-		if t, ok := scopeText[s]; ok {
-			out = append(out, t)
-		} else {
-			out = append(out, "Use "+s)
-		}
-	}
-	return out
-}
-
-// formatUserCode shows a stored (normalized) user code the way the device
-// does, with dashes.
-func (p *Provider) formatUserCode(code string) string {
-	n := p.op.DeviceAuthorization().UserCode.DashInterval
-	if n <= 0 {
-		return code
-	}
-	var b strings.Builder
-	for i, r := range code {
-		if i > 0 && i%n == 0 {
-			b.WriteByte('-')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// account names the signed-in user for the page; "" without a session.
-func (p *Provider) account(ctx context.Context, sess *storage.Session) string {
-	if sess == nil {
-		return ""
-	}
-	u, err := p.opts.Store.GetUser(ctx, sess.UserID)
-	if err != nil {
-		return "your account"
-	}
-	if e := u.PrimaryEmail().Email; e != "" {
-		return e
-	}
-	if u.Username != "" {
-		return u.Username
-	}
-	return "your account"
-}
-
-// Guessing user codes: wrong codes are counted per browser session and per
-// IP address, and a key that reached guessLimit in the current window is
-// refused until the window ends. User codes carry about 34 bits and live
-// ten minutes, so this keeps guessing hopeless (RFC 8628, section 5.1).
-// The counts live in the database, so all replicas share one limit.
+// Guessing user codes: wrong codes are counted per key the page names (the
+// browser session and the network address), and a key that reached
+// guessLimit in the current window is refused until the window ends. User
+// codes carry about 34 bits and live ten minutes, so this keeps guessing
+// hopeless (RFC 8628, section 5.1). The counts live in the database, so all
+// replicas share one limit.
 const (
 	guessWindow = 10 * time.Minute
 	guessLimit  = 20
@@ -496,188 +411,89 @@ func (p *Provider) guessFailed(ctx context.Context, now time.Time, keys ...strin
 	}
 }
 
-func (p *Provider) guessKeys(r *http.Request, sess *storage.Session) []string {
-	keys := []string{"ip:" + p.clientIP(r)}
-	if sess != nil {
-		keys = append(keys, "session:"+sess.ID)
-	}
-	return keys
-}
-
-// findDevice looks up a user code typed in the browser. It returns the
-// pending authorization, or the message and status to show instead.
-func (p *Provider) findDevice(ctx context.Context, r *http.Request, sess *storage.Session, typed string) (*storage.DeviceAuthorization, string, int) {
+// FindDevice looks up a user code typed by a person, counting a wrong one
+// against each of guessKeys: ErrNoUserCode, ErrTooManyGuesses,
+// ErrUnknownUserCode or ErrUserCodeUsed when it cannot be answered.
+func (p *Provider) FindDevice(ctx context.Context, typed string, guessKeys ...string) (*DeviceRequest, error) {
 	now := p.opts.Now()
-	keys := p.guessKeys(r, sess)
 	code := storage.NormalizeUserCode(typed)
 	switch {
-	case p.guessBlocked(ctx, now, keys...):
-		return nil, "Too many wrong codes. Wait a few minutes, then try again.", http.StatusTooManyRequests
+	case p.guessBlocked(ctx, now, guessKeys...):
+		return nil, ErrTooManyGuesses
 	case code == "":
-		return nil, "Enter the code shown on your device.", http.StatusBadRequest
+		return nil, ErrNoUserCode
 	}
 	d, err := p.opts.Store.GetDeviceAuthorizationByUserCode(ctx, code, now)
 	if errors.Is(err, storage.ErrNotFound) {
-		p.guessFailed(ctx, now, keys...)
-		return nil, "That code is not valid or has expired. Check the code on your device; if it has expired, start again there.", http.StatusBadRequest
+		p.guessFailed(ctx, now, guessKeys...)
+		return nil, ErrUnknownUserCode
 	}
 	if err != nil {
-		p.opts.Log.Error("find device authorization", "err", err)
-		return nil, "Something went wrong on our side. Try again in a moment.", http.StatusInternalServerError
+		return nil, err
 	}
 	if d.Status != storage.DeviceAuthPending {
-		return nil, "That code was already used. If that was not you, start again on your device.", http.StatusBadRequest
+		return nil, ErrUserCodeUsed
 	}
-	return d, "", http.StatusOK
+	out := &DeviceRequest{ID: d.ID, ClientID: d.ClientID, ClientName: d.ClientID, UserCode: p.formatUserCode(d.UserCode), Scopes: d.Scopes}
+	if c, err := p.client(ctx, d.ClientID); err == nil && c.c.Name != "" {
+		out.ClientName = c.c.Name
+	}
+	return out, nil
 }
 
-// devicePage shows the code form (with the sign-in fields when there is no
-// session), or, for a signed-in user who brought a code, asks whether to
-// allow the device.
-func (p *Provider) devicePage(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	sess := p.currentSession(ctx, r)
-	data := devicePageData{CSRF: p.csrfToken(w, r), Account: p.account(ctx, sess), UserCode: r.URL.Query().Get("user_code")}
-	if data.UserCode == "" {
-		p.renderDevice(w, r, http.StatusOK, "device", data)
-		return
+// formatUserCode shows a stored (normalized) user code the way the device
+// does, with dashes.
+func (p *Provider) formatUserCode(code string) string {
+	n := p.op.DeviceAuthorization().UserCode.DashInterval
+	if n <= 0 {
+		return code
 	}
-	d, msg, status := p.findDevice(ctx, r, sess, data.UserCode)
-	if d == nil {
-		data.Error = msg
-		p.renderDevice(w, r, status, "device", data)
-		return
-	}
-	if sess == nil {
-		p.renderDevice(w, r, http.StatusOK, "device", data)
-		return
-	}
-	p.deviceConfirm(w, r, d, data)
-}
-
-// deviceConfirm asks the signed-in user to allow or deny the device,
-// naming the application and the code, so a code sent by someone else
-// (remote phishing, RFC 8628 section 5.4) has a chance to be noticed.
-func (p *Provider) deviceConfirm(w http.ResponseWriter, r *http.Request, d *storage.DeviceAuthorization, data devicePageData) {
-	data.ClientName = d.ClientID
-	if c, err := p.client(r.Context(), d.ClientID); err == nil && c.c.Name != "" {
-		data.ClientName = c.c.Name
-	}
-	data.UserCode = p.formatUserCode(d.UserCode)
-	data.Scopes = DescribeScopes(d.Scopes)
-	p.renderDevice(w, r, http.StatusOK, "device_confirm", data)
-}
-
-// deviceSubmit takes the code form (signing in first when needed) or the
-// allow/deny answer.
-func (p *Provider) deviceSubmit(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		p.renderDevice(w, r, http.StatusBadRequest, "message", devicePageData{Message: "The form could not be read. Go back and try again."})
-		return
-	}
-	if !csrfValid(r) {
-		p.renderDevice(w, r, http.StatusForbidden, "message", devicePageData{Message: "This form has expired. Go back, reload the page and try again."})
-		return
-	}
-	sess := p.currentSession(ctx, r)
-	data := devicePageData{CSRF: p.csrfToken(w, r), Account: p.account(ctx, sess), UserCode: r.PostFormValue("user_code"), Email: r.PostFormValue("email")}
-	action := r.PostFormValue("action")
-	if (action == "approve" || action == "deny") && sess == nil {
-		data.Error = "Sign in to answer the device."
-		p.renderDevice(w, r, http.StatusUnauthorized, "device", data)
-		return
-	}
-	d, msg, status := p.findDevice(ctx, r, sess, data.UserCode)
-	if d == nil {
-		data.Error = msg
-		p.renderDevice(w, r, status, "device", data)
-		return
-	}
-	switch action {
-	case "approve", "deny":
-		p.deviceAnswer(w, r, d, sess, action == "approve")
-		return
-	case "":
-	default:
-		p.renderDevice(w, r, http.StatusBadRequest, "message", devicePageData{Message: "This form is not valid. Go back, reload the page and try again."})
-		return
-	}
-	back := devicePath + "?" + url.Values{"user_code": {p.formatUserCode(d.UserCode)}}.Encode()
-	if sess == nil && p.opts.SignInPage != "" {
-		// The hosted pages sign the user in, then bring them back here.
-		http.Redirect(w, r, p.opts.SignInPage+"?"+url.Values{"next": {back}}.Encode(), http.StatusSeeOther)
-		return
-	}
-	if sess == nil {
-		u, err := p.opts.Users.Authenticate(ctx, data.Email, r.PostFormValue("password"))
-		if err != nil {
-			p.opts.Log.Info("sign-in refused", "client_id", d.ClientID, "reason", err.Error())
-			data.Error = "That email and password do not match an account that can sign in."
-			p.renderDevice(w, r, http.StatusUnauthorized, "device", data)
-			return
+	var b strings.Builder
+	for i, r := range code {
+		if i > 0 && i%n == 0 {
+			b.WriteByte('-')
 		}
-		if _, err := p.startSession(ctx, w, r, u); err != nil {
-			p.opts.Log.Error("create session", "err", err)
-			p.renderDevice(w, r, http.StatusInternalServerError, "message", devicePageData{Message: "Something went wrong on our side. Try again in a moment."})
-			return
-		}
+		b.WriteRune(r)
 	}
-	// The signed-in user is asked to allow or deny on the page itself.
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	return b.String()
 }
 
-// startSession starts a browser session for u after a password sign-in.
-// Every sign-in gets a new token, so a cookie planted before it is
-// worthless, and the browser's previous session ends.
-func (p *Provider) startSession(_ context.Context, w http.ResponseWriter, r *http.Request, u *storage.User) (*storage.Session, error) {
-	return p.SignIn(w, r, u, []string{"pwd"})
-}
-
-// deviceAnswer records the user's answer; the device learns it at its
-// next poll.
-func (p *Provider) deviceAnswer(w http.ResponseWriter, r *http.Request, d *storage.DeviceAuthorization, sess *storage.Session, allow bool) {
-	ctx := r.Context()
+// AnswerDevice records the person's answer for the device d, signed in as
+// auth; the device learns it at its next poll. Allowing a third-party
+// application is a consent, remembered as on the consent page: the
+// application is listed with the user's others, and withdrawing the
+// consent ends the device's tokens. ErrUnknownUserCode means the code
+// expired meanwhile, ErrUserCodeUsed that it was answered already.
+func (p *Provider) AnswerDevice(ctx context.Context, d *DeviceRequest, auth Authentication, allow bool) error {
 	now := p.opts.Now().UTC()
 	c, err := p.client(ctx, d.ClientID)
 	if err != nil {
-		p.renderDevice(w, r, http.StatusBadRequest, "message", devicePageData{Message: "This application is no longer registered."})
-		return
+		return ErrDeviceClientGone
 	}
 	err = p.opts.Store.InTx(ctx, func(tx storage.Tx) error {
 		if !allow {
-			return tx.DenyDeviceAuthorization(ctx, d.ID, sess.UserID, sess.ID, now)
+			return tx.DenyDeviceAuthorization(ctx, d.ID, auth.UserID, auth.SessionID, now)
 		}
-		if err := tx.ApproveDeviceAuthorization(ctx, d.ID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR, now); err != nil {
+		if err := tx.ApproveDeviceAuthorization(ctx, d.ID, auth.UserID, auth.SessionID, auth.AuthTime, auth.AMR, now); err != nil {
 			return err
 		}
 		if c.c.FirstParty {
 			return nil
 		}
-		// Allowing a third-party client is a consent, remembered as on the
-		// consent page: the application is listed with the user's others,
-		// and withdrawing the consent ends the device's tokens.
-		return grantConsent(ctx, tx, sess.UserID, d.ClientID, d.Scopes)
+		return grantConsent(ctx, tx, auth.UserID, d.ClientID, d.Scopes)
 	})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		p.renderDevice(w, r, http.StatusBadRequest, "message", devicePageData{Message: "That code has expired. Start again on your device."})
-		return
+		return ErrUnknownUserCode
 	case errors.Is(err, storage.ErrConflict):
-		p.renderDevice(w, r, http.StatusBadRequest, "message", devicePageData{Message: "That code was already used. If that was not you, start again on your device."})
-		return
+		return ErrUserCodeUsed
 	case err != nil:
-		p.opts.Log.Error("answer device authorization", "client_id", d.ClientID, "err", err)
-		p.renderDevice(w, r, http.StatusInternalServerError, "message", devicePageData{Message: "Something went wrong on our side. Try again in a moment."})
-		return
+		return err
 	}
-	_ = p.opts.Store.TouchSession(ctx, sess.ID, now, sess.ExpiresAt)
-	if !allow {
-		p.opts.Log.Info("device authorization denied", "client_id", d.ClientID, "user_id", sess.UserID)
-		p.renderDevice(w, r, http.StatusOK, "message", devicePageData{Title: "Device not connected", Message: "The device was not given access to your account. You can close this window."})
-		return
+	if allow {
+		p.opts.Log.Info("device authorization approved", "client_id", d.ClientID, "user_id", auth.UserID)
+	} else {
+		p.opts.Log.Info("device authorization denied", "client_id", d.ClientID, "user_id", auth.UserID)
 	}
-	p.opts.Log.Info("device authorization approved", "client_id", d.ClientID, "user_id", sess.UserID)
-	p.renderDevice(w, r, http.StatusOK, "message", devicePageData{Title: "Device connected", Message: "Your device is now signed in. You can close this window."})
+	return nil
 }

@@ -30,6 +30,8 @@ const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
 var (
 	csrfInput     = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 	userCodeInput = regexp.MustCompile(`name="user_code"[^>]*value="([^"]*)"`)
+	nextInput     = regexp.MustCompile(`name="next" value="([^"]+)"`)
+	flowInput     = regexp.MustCompile(`name="flow" value="([^"]+)"`)
 )
 
 // deviceClient registers a client for the device grant (and refresh) with
@@ -105,19 +107,35 @@ func field(t *testing.T, re *regexp.Regexp, page string) string {
 }
 
 // signInAtDevice opens the verification URI (complete, with the code) in
-// b, signs in on the page and returns the confirmation page.
+// b, is sent to sign in on the hosted pages, signs in and returns the
+// confirmation page it is brought back to.
 func signInAtDevice(t *testing.T, u *testUsher, b *oidctest.Browser, da *oauth2.DeviceAuthResponse) string {
 	t.Helper()
 	status, page := get(t, b, da.VerificationURIComplete)
-	if status != 200 || !strings.Contains(page, `name="password"`) || field(t, userCodeInput, page) != da.UserCode {
+	if status != 200 || strings.Contains(page, `name="password"`) || field(t, userCodeInput, page) != da.UserCode {
 		t.Fatalf("verification page without a session: %d %s", status, page)
 	}
-	status, page = post(t, b, u.URL+"/device", url.Values{"csrf": {field(t, csrfInput, page)}, "user_code": {da.UserCode},
-		"email": {"jane@example.com"}, "password": {testPassword}})
+	status, page = post(t, b, u.URL+"/device", url.Values{"csrf": {field(t, csrfInput, page)}, "user_code": {da.UserCode}})
+	if status != 200 || !strings.Contains(page, `action="/sign-in"`) {
+		t.Fatalf("the code page of a signed-out browser: %d %s", status, page)
+	}
+	status, page = signInWithNext(t, u, b, page, testPassword)
 	if status != 200 || !strings.Contains(page, "Living Room TV") || !strings.Contains(page, da.UserCode) || !strings.Contains(page, `value="approve"`) {
-		t.Fatalf("after signing in at /device: %d %s", status, page)
+		t.Fatalf("after signing in from /device: %d %s", status, page)
 	}
 	return page
+}
+
+// signInWithNext signs in as Jane on the sign-in page the device page sent
+// the browser to, and returns where that ends.
+func signInWithNext(t *testing.T, u *testUsher, b *oidctest.Browser, page, password string) (int, string) {
+	t.Helper()
+	csrf := field(t, csrfInput, page)
+	status, page := post(t, b, u.URL+"/sign-in", url.Values{"csrf": {csrf}, "email": {"jane@example.com"}, "next": {field(t, nextInput, page)}})
+	if status != 200 || !strings.Contains(page, `name="password"`) {
+		t.Fatalf("identifying on the sign-in page: %d %s", status, page)
+	}
+	return post(t, b, u.URL+"/sign-in/password", url.Values{"csrf": {csrf}, "flow": {field(t, flowInput, page)}, "password": {password}})
 }
 
 // answer allows or denies on the confirmation page.
@@ -409,11 +427,16 @@ func TestDevicePage(t *testing.T) {
 	if status, got := poll(t, u, cfg, da.DeviceCode); got != "authorization_pending" {
 		t.Fatalf("after refused answers: %d %s, want authorization_pending", status, got)
 	}
-	// A wrong password keeps the code and says so, without telling why.
+	// The code page never takes a password: a signed-out browser is sent
+	// to the sign-in page, where a wrong password is refused without
+	// telling why, and the code is kept for after signing in.
 	status, page = post(t, fresh, u.URL+"/device", url.Values{"csrf": {field(t, csrfInput, blank)}, "user_code": {da.UserCode},
-		"email": {"jane@example.com"}, "password": {"wrong"}})
-	if status != http.StatusUnauthorized || field(t, userCodeInput, page) != da.UserCode || !strings.Contains(page, "do not match") {
-		t.Fatalf("wrong password at /device: %d %s", status, page)
+		"email": {"jane@example.com"}, "password": {testPassword}})
+	if status != 200 || !strings.Contains(page, `action="/sign-in"`) || !strings.Contains(page, url.QueryEscape(da.UserCode)) {
+		t.Fatalf("a password posted to /device: %d %s", status, page)
+	}
+	if status, page = signInWithNext(t, u, fresh, page, "wrong"); status != http.StatusUnauthorized || !strings.Contains(page, "do not match") {
+		t.Fatalf("wrong password after /device: %d %s", status, page)
 	}
 
 	// Guessing: wrong codes are counted; then even a right one waits.

@@ -6,161 +6,229 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/usher-id/usher/session"
 	"github.com/usher-id/usher/storage"
 )
 
-// The hosted account pages (package web) sign users in and manage their
-// browser sessions; these methods are their hand-off with the provider, so
-// that one session cookie serves single sign-on and the pages alike.
+// A browser sign-in goes one way through the packages. The application
+// sends the browser to /authorize; the library checks the request and
+// stores it (CreateAuthRequest), and sends the browser to /login, where
+// the provider asks package session whether the browser's session
+// satisfies the request (prompt, max_age, id_token_hint). Either way it
+// hands the request to the Interaction (the hosted pages' sign-in flow),
+// which takes the browser through the steps still needed and hands back a
+// completed authentication with Complete; the provider then sends the
+// browser to /authorize/callback, where the library issues the code.
 
-// touchEvery bounds how often using the pages writes a session's last
-// activity: often enough for the idle timeout, rarely enough to cost
-// nothing.
-const touchEvery = time.Minute
-
-// Session returns the browser's live session, or nil. Using the pages
-// counts as activity, so a user active on them is not signed out for
-// being idle.
-func (p *Provider) Session(r *http.Request) *storage.Session {
-	s := p.currentSession(r.Context(), r)
-	if s == nil {
-		return nil
-	}
-	if now := p.opts.Now().UTC(); now.Sub(s.LastActiveAt) >= touchEvery {
-		if err := p.opts.Store.TouchSession(r.Context(), s.ID, now, s.ExpiresAt); err != nil {
-			p.opts.Log.Warn("touch session", "err", err)
-		} else {
-			s.LastActiveAt = now
-		}
-	}
-	return s
+// Interaction is what the provider hands a browser to when a person must
+// act: package web implements it with the hosted pages.
+type Interaction interface {
+	// SignIn takes the browser through signing in for req and ends with
+	// Complete or Decline. auth is the browser's session when it already
+	// satisfies the request (single sign-on: only the steps after signing
+	// in, such as consent, may be left), else nil.
+	SignIn(w http.ResponseWriter, r *http.Request, req *Request, auth *Authentication)
+	// Problem tells the person why a request cannot go on, when it cannot
+	// be sent back to the application.
+	Problem(w http.ResponseWriter, r *http.Request, p Problem)
 }
 
-// SessionLive reports whether s may still be used: not revoked, before
-// its absolute end, and not idle for longer than the idle timeout.
-func (p *Provider) SessionLive(s *storage.Session) bool {
-	now := p.opts.Now()
-	return s.Active(now) && now.Sub(s.LastActiveAt) <= p.opts.SessionIdle
+// Problem is why an authorization request cannot go on in this browser.
+type Problem int
+
+const (
+	// RequestOver: the request is unknown, finished or expired (400).
+	RequestOver Problem = iota
+	// OtherBrowser: the request was started in another browser (403).
+	OtherBrowser
+)
+
+// Request is an authorization request waiting for a person, as the
+// sign-in flow needs to know it.
+type Request struct {
+	ID         string
+	ClientID   string
+	ClientName string
+	FirstParty bool
+	LoginHint  string
+	Scopes     []string
+	// Prompt is what the application asked of the interaction (none,
+	// login, consent, select_account).
+	Prompt []string
 }
 
-// SignIn starts a new browser session for u, authenticated by the methods
-// amr (RFC 8176 values such as "pwd" or "otp"). Any session the browser
-// had is ended first, so a planted session cookie is worthless.
-func (p *Provider) SignIn(w http.ResponseWriter, r *http.Request, u *storage.User, amr []string) (*storage.Session, error) {
-	ctx := r.Context()
-	if old := p.currentSession(ctx, r); old != nil {
-		if err := p.opts.Store.RevokeSession(ctx, old.ID, p.opts.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, err
-		}
-	}
-	now := p.opts.Now().UTC()
-	token := randomToken("")
-	sess := &storage.Session{TokenHash: hashToken(token), UserID: u.ID, AuthTime: now, AMR: slices.Clone(amr),
-		UserAgent: truncate(r.UserAgent(), 512), IPAddress: p.clientIP(r), CreatedAt: now, LastActiveAt: now, ExpiresAt: now.Add(p.opts.SessionMax)}
-	if err := p.opts.Store.CreateSession(ctx, sess); err != nil {
+// PromptNone reports whether the application asked for no interaction at
+// all: whatever would need a page is an error sent back to it.
+func (r *Request) PromptNone() bool { return slices.Contains(r.Prompt, oidc.PromptNone) }
+
+// Authentication is a completed sign-in: who, with which browser session,
+// how and when.
+type Authentication struct {
+	UserID    string
+	SessionID string
+	AMR       []string
+	AuthTime  time.Time
+}
+
+// ErrRequestOver means an authorization request is unknown, finished or
+// expired.
+var ErrRequestOver = errors.New("provider: the authorization request is over or has expired")
+
+// Reasons for Decline.
+var (
+	// ErrDeclined: the person said no (access_denied).
+	ErrDeclined = errors.New("provider: the user declined")
+	// ErrConsentRequired: consent is needed but the application asked
+	// for no interaction (consent_required).
+	ErrConsentRequired = errors.New("provider: consent is required")
+)
+
+// requestBinding names the browser binding of an authorization request.
+const requestBinding = "ar"
+
+// Request returns the authorization request id while it waits for a
+// person, or ErrRequestOver.
+func (p *Provider) Request(ctx context.Context, id string) (*Request, error) {
+	req, err := p.pending(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	p.setCookie(w, sessionCookie, token, p.opts.SessionMax)
-	return sess, nil
+	return p.describe(ctx, req), nil
 }
 
-// SignOut ends the browser's session, if it has one, and clears its cookie.
-func (p *Provider) SignOut(w http.ResponseWriter, r *http.Request) error {
-	p.setCookie(w, sessionCookie, "", -time.Second)
-	if s := p.currentSession(r.Context(), r); s != nil {
-		if err := p.opts.Store.RevokeSession(r.Context(), s.ID, p.opts.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return err
-		}
+func (p *Provider) pending(ctx context.Context, id string) (*storage.AuthRequest, error) {
+	if !plausibleID(id) {
+		return nil, ErrRequestOver
 	}
-	return nil
-}
-
-// SetCookie sets a cookie the way the provider sets its own: HttpOnly,
-// SameSite=Lax, Secure except on a localhost http issuer.
-func (p *Provider) SetCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
-	p.setCookie(w, name, value, maxAge)
-}
-
-// SecureCookies reports whether cookies are marked Secure.
-func (p *Provider) SecureCookies() bool { return p.secure }
-
-// ClientIP is the browser's address, as the provider's rate limits see it
-// (X-Forwarded-For is believed only from trusted proxies).
-func (p *Provider) ClientIP(r *http.Request) string { return p.clientIP(r) }
-
-// PendingRequest is an OIDC authorization request waiting for the user to
-// sign in, as the sign-in pages show it.
-type PendingRequest struct {
-	ID         string
-	ClientName string
-	LoginHint  string
-	// SameBrowser is false when the request was started in another
-	// browser; it can then only be finished there.
-	SameBrowser bool
-}
-
-// Pending returns the authorization request id waiting for sign-in, or
-// nil when it is unknown, finished or expired.
-func (p *Provider) Pending(r *http.Request, id string) *PendingRequest {
-	if id == "" {
-		return nil
-	}
-	ctx := r.Context()
 	req, err := p.opts.Store.GetAuthRequest(ctx, id, p.opts.Now())
-	if err != nil || req.Done {
-		return nil
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && req.Done) {
+		return nil, ErrRequestOver
 	}
-	pr := &PendingRequest{ID: id, LoginHint: req.LoginHint, SameBrowser: p.startedHere(r, id)}
-	pr.ClientName = p.clientName(ctx, req.ClientID)
-	return pr
+	return req, err
 }
 
-func (p *Provider) clientName(ctx context.Context, id string) string {
-	c, err := p.client(ctx, id)
+func (p *Provider) describe(ctx context.Context, req *storage.AuthRequest) *Request {
+	out := &Request{ID: req.ID, ClientID: req.ClientID, LoginHint: req.LoginHint, Scopes: req.Scopes, Prompt: req.Prompt}
+	if c, err := p.client(ctx, req.ClientID); err == nil {
+		out.ClientName, out.FirstParty = c.c.Name, c.c.FirstParty
+	}
+	return out
+}
+
+// authorizeContinue is where the library sends the browser after storing
+// an authorization request: the request must have been started in this
+// browser; a session that satisfies it is handed on with it, and without
+// one prompt=none ends at the application with login_required.
+func (p *Provider) authorizeContinue(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.URL.Query().Get("authRequestID")
+	req, err := p.pending(ctx, id)
 	if err != nil {
-		return ""
-	}
-	return c.c.Name
-}
-
-// Continue hands the signed-in browser back to the authorization request
-// id: to the consent page when a third-party application needs the user's
-// permission, else to the application with a code. A request started in
-// another browser, or no longer pending, gets an explanatory page.
-func (p *Provider) Continue(w http.ResponseWriter, r *http.Request, id string, sess *storage.Session) {
-	req, ok := p.boundRequest(w, r, id)
-	if !ok {
+		if !errors.Is(err, ErrRequestOver) {
+			p.opts.Log.Error("read authorization request", "err", err)
+		}
+		p.opts.Interaction.Problem(w, r, RequestOver)
 		return
 	}
-	p.complete(w, r, req, sess)
+	if !p.opts.Sessions.Bound(r, requestBinding, id) {
+		p.opts.Interaction.Problem(w, r, OtherBrowser)
+		return
+	}
+	need := session.Requirement{
+		Login:   slices.Contains(req.Prompt, oidc.PromptLogin) || slices.Contains(req.Prompt, oidc.PromptSelectAccount),
+		MaxAge:  -1,
+		Subject: req.HintSubject,
+	}
+	if req.MaxAge >= 0 {
+		need.MaxAge = time.Duration(req.MaxAge) * time.Second
+	}
+	var auth *Authentication
+	if s := p.opts.Sessions.Satisfying(r, need); s != nil {
+		auth = &Authentication{UserID: s.UserID, SessionID: s.ID, AMR: s.AMR, AuthTime: s.AuthTime}
+	} else if slices.Contains(req.Prompt, oidc.PromptNone) {
+		op.AuthRequestError(w, r, &authRequest{req}, oidc.ErrLoginRequired(), p.op)
+		return
+	}
+	p.opts.Interaction.SignIn(w, r, p.describe(ctx, req), auth)
 }
 
-// signInPageURL is where /login sends a browser that must sign in, when
-// the hosted pages are mounted.
-func (p *Provider) signInPageURL(id string) string {
-	return p.opts.SignInPage + "?" + url.Values{"ar": {id}}.Encode()
+// Complete records that auth completed the authorization request id and
+// sends the browser on to collect the code at the callback, which only
+// the browser that started the request may do.
+func (p *Provider) Complete(w http.ResponseWriter, r *http.Request, id string, auth Authentication) {
+	err := p.opts.Store.CompleteAuthRequest(r.Context(), id, auth.UserID, auth.SessionID, auth.AuthTime, auth.AMR)
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			p.opts.Log.Error("complete authorization request", "err", err)
+		}
+		p.opts.Interaction.Problem(w, r, RequestOver)
+		return
+	}
+	ctx := op.ContextWithIssuer(r.Context(), p.opts.Issuer)
+	http.Redirect(w, r, op.AuthCallbackURL(p.op)(ctx, id), http.StatusFound)
 }
 
-// UsePages makes r draw the provider's own pages. Call it before serving.
-func (p *Provider) UsePages(r PageRenderer) { p.pages = r }
-
-// PageRenderer draws the pages the provider serves itself (consent, the
-// sign-out confirmation, the device code pages, messages) in the look of
-// the hosted pages. Without one the provider uses plain built-in pages.
-type PageRenderer interface {
-	RenderProviderPage(w http.ResponseWriter, r *http.Request, status int, page Page)
+// Decline ends the authorization request id at the application with an
+// error: ErrDeclined (access_denied) or ErrConsentRequired.
+func (p *Provider) Decline(w http.ResponseWriter, r *http.Request, id string, why error) {
+	req, err := p.pending(r.Context(), id)
+	if err != nil {
+		p.opts.Interaction.Problem(w, r, RequestOver)
+		return
+	}
+	var oe *oidc.Error
+	switch {
+	case errors.Is(why, ErrConsentRequired):
+		oe = &oidc.Error{ErrorType: "consent_required", Description: "the user has not allowed this application"}
+	default:
+		oe = oidc.ErrAccessDenied().WithDescription("the user declined")
+	}
+	op.AuthRequestError(w, r, &authRequest{req}, oe, p.op)
 }
 
-// Page is one provider page to draw. Name is login, consent, logout,
-// message, device or device_confirm; the forms post back to the
-// provider's paths with the field names its built-in pages use.
-type Page struct {
-	Name                                string
-	Title, Error, Message, CSRF         string
-	AuthRequestID, Email, Redirect, Sig string
-	ClientName                          string
-	Scopes                              []string // described for people
-	UserCode, Account                   string
+// bindBrowser binds the request to the browser when the library sends it
+// on to /login: the pages and the callback that hands out the code require
+// the binding, so a link to someone else's authorization request cannot
+// make a signed-in victim complete it for the attacker.
+func (p *Provider) bindBrowser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&bindingWriter{ResponseWriter: w, p: p}, r)
+	})
+}
+
+type bindingWriter struct {
+	http.ResponseWriter
+	p *Provider
+}
+
+func (b *bindingWriter) WriteHeader(status int) {
+	if status == http.StatusFound || status == http.StatusSeeOther {
+		if loc, err := url.Parse(b.Header().Get("Location")); err == nil &&
+			strings.HasPrefix(loc.String(), b.p.opts.Issuer+loginPath+"?") {
+			if id := loc.Query().Get("authRequestID"); id != "" {
+				b.p.opts.Sessions.Bind(b.ResponseWriter, requestBinding, id, b.p.opts.LoginTimeout)
+			}
+		}
+	}
+	b.ResponseWriter.WriteHeader(status)
+}
+
+// requireBrowser lets only the browser that started a request collect its
+// code, and clears the binding once it does.
+func (p *Provider) requireBrowser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		if !p.opts.Sessions.Bound(r, requestBinding, id) {
+			p.opts.Interaction.Problem(w, r, OtherBrowser)
+			return
+		}
+		p.opts.Sessions.Unbind(w, requestBinding, id)
+		next.ServeHTTP(w, r)
+	})
 }

@@ -9,8 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
-	"net/url"
+		"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/usher-id/usher/keys"
+	"github.com/usher-id/usher/session"
 	"github.com/usher-id/usher/storage"
 )
 
@@ -47,35 +47,24 @@ type ClientAuthenticator interface {
 	VerifySecret(c *storage.Client, secret string) bool
 }
 
-// PasswordChecker checks a user's email and password.
-type PasswordChecker interface {
-	Authenticate(ctx context.Context, email, password string) (*storage.User, error)
-}
-
 // Options configure a Provider. Zero durations take the defaults shown.
 type Options struct {
 	Issuer  string
 	Store   Store
 	Keys    *keys.Manager
 	Clients ClientAuthenticator
-	Users   PasswordChecker
-	Log     *slog.Logger
+	// Sessions is the browser side: the session an authorization request
+	// may be satisfied by, and the binding of a request to its browser.
+	Sessions *session.Manager
+	// Interaction takes browsers through signing in (package web).
+	Interaction Interaction
+	Log         *slog.Logger
 	Now     func() time.Time
 
 	LoginTimeout      time.Duration // 30m: how long a user may take to sign in
 	CodeLifetime      time.Duration // 60s
 	RefreshReuseGrace time.Duration // 5s: concurrent refreshes of one token both succeed; negative for none
-	SessionIdle       time.Duration // 7 days
-	SessionMax        time.Duration // 30 days
 	ClientCacheTTL    time.Duration // 5s: how stale a replica's view of a client may be
-	// SignInPage is the path of the hosted sign-in page (package web),
-	// where /login sends a browser that must sign in, with the
-	// authorization request in its ar parameter. Empty: /login shows a
-	// plain email and password form of its own.
-	SignInPage string
-	// TrustedProxies are the load balancers whose X-Forwarded-For is
-	// believed when limits are counted per address.
-	TrustedProxies []netip.Prefix
 }
 
 func (o *Options) setDefaults() {
@@ -92,8 +81,6 @@ func (o *Options) setDefaults() {
 	case o.RefreshReuseGrace < 0:
 		o.RefreshReuseGrace = 0
 	}
-	def(&o.SessionIdle, 7*24*time.Hour)
-	def(&o.SessionMax, 30*24*time.Hour)
 	def(&o.ClientCacheTTL, 5*time.Second)
 	if o.Now == nil {
 		o.Now = time.Now
@@ -103,19 +90,18 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Provider serves the OpenID Connect endpoints and the sign-in pages that
-// complete authorization requests.
+// Provider serves the OpenID Connect endpoints. It speaks only protocol:
+// people are handed to the Interaction, browsers are the session
+// package's.
 type Provider struct {
 	opts        Options
 	op          *op.Provider
 	handler     http.Handler
-	secure      bool   // cookies are Secure (everywhere but a localhost http issuer)
 	macKey      []byte // signs logout confirmations
 	clientMu    sync.Mutex
 	clients     map[string]cachedClient
 	clientFacts clientFacts
 	keySets     *clientKeySets
-	pages       PageRenderer // nil: the plain built-in pages
 	templates   templateCache
 }
 
@@ -124,17 +110,18 @@ type cachedClient struct {
 	expires time.Time
 }
 
-// Paths of the pages the provider serves beside the protocol endpoints.
-const (
-	loginPath     = "/login"
-	logoutPath    = "/logout"
-	loggedOutPath = "/logged-out"
-)
+// loginPath is where the library sends a browser after storing its
+// authorization request (the clients' LoginURL): the provider decides there
+// whether the browser's session will do, and hands it to the Interaction.
+const loginPath = "/login"
 
 // New builds the provider. It reads (or creates) the instance key that
 // encrypts authorization codes and opaque tokens, shared by all replicas.
 func New(ctx context.Context, opts Options) (*Provider, error) {
 	opts.setDefaults()
+	if opts.Sessions == nil || opts.Interaction == nil {
+		return nil, errors.New("provider: Sessions and Interaction are required")
+	}
 	u, err := url.Parse(opts.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("provider: issuer: %w", err)
@@ -147,10 +134,10 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{opts: opts, secure: u.Scheme == "https", macKey: macKey, clients: make(map[string]cachedClient), keySets: newClientKeySets()}
+	p := &Provider{opts: opts, macKey: macKey, clients: make(map[string]cachedClient), keySets: newClientKeySets()}
 	cfg := &op.Config{
 		CryptoKeyId:              "usher-1",
-		DefaultLogoutRedirectURI: loggedOutPath,
+		DefaultLogoutRedirectURI: LoggedOutPath,
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
 		AuthMethodPrivateKeyJWT:  true,
@@ -166,7 +153,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	// which turns any long enough string into garbage "IDs".
 	gcm := op.NewAES256GCMCrypto(cfg.CryptoKey, cfg.CryptoKeyId)
 	cfg.DeviceAuthorization = op.DeviceAuthorizationConfig{Lifetime: 10 * time.Minute, PollInterval: 5 * time.Second,
-		UserFormPath: devicePath, UserCode: op.UserCodeBase20}
+		UserFormPath: DevicePath, UserCode: op.UserCodeBase20}
 	var options []op.Option
 	if u.Scheme == "http" {
 		options = append(options, op.WithAllowInsecure())
@@ -194,7 +181,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	return p, nil
 }
 
-// ServeHTTP serves the protocol endpoints and the sign-in pages.
+// ServeHTTP serves the protocol endpoints.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
 
 // client returns a client by ID, from a short-lived per-replica cache:

@@ -15,19 +15,14 @@ import (
 )
 
 // routes mounts Usher's handlers in front of the library's: discovery and
-// the JWKS (pre-rendered, cacheable), the sign-in pages, and wrappers that
-// close what the library leaves open.
+// the JWKS (pre-rendered, cacheable), the hand-off to the sign-in flow, and
+// wrappers that close what the library leaves open.
 func (p *Provider) routes(mux *http.ServeMux, discovery *discovery) {
 	interceptor := op.NewIssuerInterceptor(p.op.IssuerFromRequest)
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery(discovery))
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", p.serveDiscovery(discovery))
 	mux.HandleFunc("GET /keys", p.opts.Keys.ServeJWKS)
-	mux.Handle("GET "+loginPath, interceptor.HandlerFunc(p.loginPage))
-	mux.Handle("POST "+loginPath, interceptor.HandlerFunc(p.loginSubmit))
-	mux.Handle("POST "+consentPath, interceptor.HandlerFunc(p.consentSubmit))
-	mux.Handle("GET "+logoutPath, interceptor.HandlerFunc(p.logoutPage))
-	mux.Handle("POST "+logoutPath, interceptor.HandlerFunc(p.logoutSubmit))
-	mux.HandleFunc("GET "+loggedOutPath, p.loggedOutPage)
+	mux.Handle("GET "+loginPath, interceptor.HandlerFunc(p.authorizeContinue))
 	p.deviceRoutes(mux, interceptor)
 
 	mux.Handle(p.op.AuthorizationEndpoint().Relative(), p.bindBrowser(p.op))
@@ -88,63 +83,10 @@ func formGuard(next http.Handler) http.Handler {
 	})
 }
 
-// The authorization request is bound to the browser that started it: when
-// /authorize sends a browser to sign in, it also gets a cookie naming that
-// request, signed by Usher. The sign-in pages and the callback that hands
-// out the code require it, so a link to someone else's sign-in request
-// cannot make a signed-in victim complete it for the attacker.
-
-func bindingCookie(id string) string { return "usher_ar_" + id }
-
 func (p *Provider) mac(purpose, s string) string {
 	m := hmac.New(sha256.New, p.macKey)
 	m.Write([]byte(purpose + "\x00" + s))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// startedHere reports whether this browser started the request id.
-func (p *Provider) startedHere(r *http.Request, id string) bool {
-	c, err := r.Cookie(bindingCookie(id))
-	return err == nil && hmac.Equal([]byte(c.Value), []byte(p.mac("auth-request", id)))
-}
-
-// bindBrowser sets the binding cookie when the library redirects to the
-// sign-in page.
-func (p *Provider) bindBrowser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(&bindingWriter{ResponseWriter: w, p: p}, r)
-	})
-}
-
-type bindingWriter struct {
-	http.ResponseWriter
-	p *Provider
-}
-
-func (b *bindingWriter) WriteHeader(status int) {
-	if status == http.StatusFound || status == http.StatusSeeOther {
-		if loc, err := url.Parse(b.Header().Get("Location")); err == nil &&
-			strings.HasPrefix(loc.String(), b.p.opts.Issuer+loginPath+"?") {
-			if id := loc.Query().Get("authRequestID"); id != "" {
-				b.p.setCookie(b.ResponseWriter, bindingCookie(id), b.p.mac("auth-request", id), b.p.opts.LoginTimeout)
-			}
-		}
-	}
-	b.ResponseWriter.WriteHeader(status)
-}
-
-// requireBrowser lets only the browser that started a request collect its
-// code, and clears the binding once it does.
-func (p *Provider) requireBrowser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.URL.Query().Get("id")
-		if !p.startedHere(r, id) {
-			p.message(w, r, http.StatusForbidden, "Sign in", "This sign-in was started in another browser, or has expired. Go back to the application and start again.")
-			return
-		}
-		p.setCookie(w, bindingCookie(id), "", -1)
-		next.ServeHTTP(w, r)
-	})
 }
 
 // clientCredentialsByAssertion is the client_credentials grant for a

@@ -23,9 +23,9 @@ type EmailChallenge struct {
 	Email    string // the address, as sent to
 	CodeHash []byte // keyed hash of the code
 	LinkHash []byte // hash of the link token; unique
-	// AuthRequestID is the OIDC authorization request to resume after the
-	// challenge, if the user came from an app.
-	AuthRequestID string
+	// FlowID is the sign-in flow to resume after the challenge, if it was
+	// sent during one.
+	FlowID string
 	// BrowserHash is the hash of a random value kept in a cookie of the
 	// browser that asked for the email, so the page that completes the
 	// challenge can tell whether it runs in the same browser.

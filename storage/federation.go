@@ -93,13 +93,13 @@ type UpstreamLogin struct {
 	BrowserHash  []byte
 	PKCEVerifier string
 	Nonce        string
-	// AuthRequestID is the OIDC request to resume afterwards, if any;
+	// FlowID is the sign-in flow to resume afterwards, if any;
 	// LinkUserID is set when a signed-in user links a new identity.
-	AuthRequestID string
-	LinkUserID    string
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
-	UsedAt        time.Time
+	FlowID     string
+	LinkUserID string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	UsedAt     time.Time
 }
 
 // UpstreamLogins stores round trips in flight.

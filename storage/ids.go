@@ -28,6 +28,7 @@ const (
 	PrefixConnection       = "conn"
 	PrefixExternalIdentity = "extid"
 	PrefixUpstreamLogin    = "uplogin"
+	PrefixSignInFlow       = "flow"
 )
 
 // crockford is lower-case Crockford base32: no i, l, o, u to misread.

@@ -112,6 +112,10 @@ type Sessions interface {
 	GetSessionByTokenHash(ctx context.Context, hash []byte) (*Session, error)
 	// TouchSession records activity and moves the expiry (sliding lifetime).
 	TouchSession(ctx context.Context, id string, lastActive, expiresAt time.Time) error
+	// RotateSessionToken gives an active session a new token hash, so the
+	// cookie it had before stops working (on sign-in with a higher
+	// privilege, say). A revoked or unknown session is ErrNotFound.
+	RotateSessionToken(ctx context.Context, id string, tokenHash []byte) error
 	RevokeSession(ctx context.Context, id string, at time.Time) error
 	// RevokeUserSessions revokes every active session of the user except
 	// exceptID (which may be empty) and returns how many it revoked.

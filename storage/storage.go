@@ -48,6 +48,7 @@ type Tx interface {
 	Connections
 	ExternalIdentities
 	UpstreamLogins
+	SignInFlows
 }
 
 // Storage is a whole backend. Only cmd/usher and storagetest need all of it;
@@ -120,4 +121,5 @@ type CleanupCounts struct {
 	RateLimits           int64
 	EmailChallenges      int64
 	UpstreamLogins       int64
+	SignInFlows          int64
 }

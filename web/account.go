@@ -20,7 +20,7 @@ type accountHandler func(w http.ResponseWriter, r *http.Request, s *storage.Sess
 // in.
 func (h *Handler) withUser(fn accountHandler) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		s := h.opts.Provider.Session(r)
+		s := h.opts.Sessions.Use(r)
 		if s == nil {
 			http.Redirect(w, r, PathSignIn, http.StatusSeeOther)
 			return nil
@@ -58,14 +58,11 @@ func (h *Handler) sensitive(fn accountHandler) accountHandler {
 func (h *Handler) accountView(r *http.Request, s *storage.Session, u *storage.User) (*view, error) {
 	ctx := r.Context()
 	v := &view{Title: t("account.title"), User: u}
-	sessions, err := h.opts.Store.ListUserSessions(ctx, u.ID)
+	sessions, err := h.opts.Sessions.List(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
 	for _, x := range sessions {
-		if !h.opts.Provider.SessionLive(x) {
-			continue
-		}
 		v.Sessions = append(v.Sessions, sessionView{ID: x.ID, Device: describeDevice(x.UserAgent), IPAddress: x.IPAddress,
 			Location: h.locate(x.IPAddress), LastActive: x.LastActiveAt, Created: x.CreatedAt, Current: x.ID == s.ID})
 	}
@@ -91,7 +88,7 @@ func (h *Handler) accountView(r *http.Request, s *storage.Session, u *storage.Us
 		return nil, err
 	}
 	for _, c := range consents {
-		cv := consentView{ClientID: c.ClientID, ClientName: c.ClientID, Scopes: provider.DescribeScopes(c.Scopes)}
+		cv := consentView{ClientID: c.ClientID, ClientName: c.ClientID, Scopes: describeScopes(c.Scopes)}
 		if cl, err := h.opts.Store.GetClient(ctx, c.ClientID); err == nil {
 			cv.ClientName = cl.Name
 		}
@@ -179,8 +176,12 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request, s *stor
 	if err != nil {
 		return err
 	}
-	// Other browsers signed in with the old password are signed out.
-	if _, err := h.opts.Store.RevokeUserSessions(r.Context(), u.ID, s.ID, h.opts.Now()); err != nil {
+	// Other browsers signed in with the old password are signed out, and
+	// this one's cookie changes, so a copy taken before is worthless.
+	if err := h.opts.Sessions.RevokeOthers(r.Context(), u.ID, s.ID); err != nil {
+		return err
+	}
+	if err := h.opts.Sessions.Rotate(w, r, s); err != nil {
 		return err
 	}
 	return done(w, r, "account.password_set")
@@ -198,7 +199,7 @@ func (h *Handler) emailAdd(w http.ResponseWriter, r *http.Request, s *storage.Se
 	if len(u.Emails) >= maxEmailsPerUser {
 		return h.accountAgain(w, r, s, u, http.StatusBadRequest, t("account.too_many_emails"))
 	}
-	if h.limited(ctx, "email-ip:"+h.opts.Provider.ClientIP(r), emailsPerIP) || h.limited(ctx, "email-user:"+u.ID, emailsPerAddress) ||
+	if h.limited(ctx, "email-ip:"+h.addressKey(r), emailsPerIP) || h.limited(ctx, "email-user:"+u.ID, emailsPerAddress) ||
 		h.limited(ctx, emailKey(email), emailsPerAddress) {
 		return slowDown()
 	}
@@ -217,7 +218,7 @@ func (h *Handler) emailAdd(w http.ResponseWriter, r *http.Request, s *storage.Se
 	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
+	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email, ""), http.StatusSeeOther)
 	return nil
 }
 
@@ -243,7 +244,7 @@ func (h *Handler) emailVerify(w http.ResponseWriter, r *http.Request, _ *storage
 	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
+	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email, ""), http.StatusSeeOther)
 	return nil
 }
 
@@ -277,23 +278,15 @@ func (h *Handler) emailRemove(w http.ResponseWriter, r *http.Request, s *storage
 }
 
 func (h *Handler) sessionRevoke(w http.ResponseWriter, r *http.Request, _ *storage.Session, u *storage.User) error {
-	ctx := r.Context()
-	target, err := h.opts.Store.GetSession(ctx, cleanID(r.PostFormValue("id")))
 	// Another user's session is answered like an unknown one.
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && target.UserID != u.ID) {
-		return done(w, r, "account.session_out")
-	}
-	if err != nil {
-		return err
-	}
-	if err := h.opts.Store.RevokeSession(ctx, target.ID, h.opts.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := h.opts.Sessions.Revoke(r.Context(), u.ID, cleanID(r.PostFormValue("id"))); err != nil {
 		return err
 	}
 	return done(w, r, "account.session_out")
 }
 
 func (h *Handler) sessionsRevokeOthers(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) error {
-	if _, err := h.opts.Store.RevokeUserSessions(r.Context(), u.ID, s.ID, h.opts.Now()); err != nil {
+	if err := h.opts.Sessions.RevokeOthers(r.Context(), u.ID, s.ID); err != nil {
 		return err
 	}
 	return done(w, r, "account.others_out_done")
@@ -322,7 +315,7 @@ func (h *Handler) deleteSubmit(w http.ResponseWriter, r *http.Request, _ *storag
 	if err := h.opts.Users.Delete(r.Context(), u.ID); err != nil {
 		return err
 	}
-	_ = h.opts.Provider.SignOut(w, r)
+	_ = h.opts.Sessions.SignOut(w, r)
 	h.render(w, r, http.StatusOK, "signedout", &view{Title: t("delete.done")})
 	return nil
 }
@@ -333,7 +326,7 @@ func (h *Handler) signOutPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) signOutSubmit(w http.ResponseWriter, r *http.Request) error {
-	if err := h.opts.Provider.SignOut(w, r); err != nil {
+	if err := h.opts.Sessions.SignOut(w, r); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/signed-out", http.StatusSeeOther)

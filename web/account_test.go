@@ -116,6 +116,18 @@ func (b *browser) acNoFollow(method, path string, form url.Values) (*http.Respon
 		if m := csrfField.FindStringSubmatch(b.last); m != nil && !form.Has("csrf") {
 			form.Set("csrf", m[1])
 		}
+		if m := flowField.FindStringSubmatch(b.last); m != nil && !form.Has("flow") {
+			form.Set("flow", m[1])
+		}
+		if (path == "/sign-in/password" || path == "/sign-in/email") && form.Get("email") != "" && !strings.Contains(b.last, `action="/sign-in/password"`) {
+			// As post does: the address step first.
+			last, lastURL := b.last, b.url
+			b.post("/sign-in", url.Values{"email": {form.Get("email")}, "flow": {form.Get("flow")}})
+			if m := flowField.FindStringSubmatch(b.last); m != nil {
+				form.Set("flow", m[1])
+			}
+			b.last, b.url = last, lastURL
+		}
 		body = strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequest(method, b.base+path, body)
@@ -734,7 +746,7 @@ func TestSignUpExistingEmail(t *testing.T) {
 	fresh, taken := signUp("newcomer@example.com"), signUp("Owner@example.com")
 	for _, u := range []*url.URL{fresh, taken} {
 		q := u.Query()
-		if u.Path != "/verify" || !strings.HasPrefix(q.Get("ch"), "ech_") || len(q) != 2 || q.Get("to") == "" {
+		if u.Path != "/verify" || !strings.HasPrefix(q.Get("ch"), "ech_") || len(q) != 3 || q.Get("to") == "" || !strings.HasPrefix(q.Get("flow"), "flow_") {
 			t.Fatalf("sign-up went to %s", u)
 		}
 	}
@@ -1115,22 +1127,22 @@ func TestSignInPageNamesTheApplication(t *testing.T) {
 	b := s.browser(t)
 	st, body := b.get(cfg.AuthCodeURL("x", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
 		oauth2.SetAuthURLParam("login_hint", "hint@example.com")))
-	b.want(200, st, body, "to continue to Photo App", `name="ar"`, `value="hint@example.com"`)
+	b.want(200, st, body, "to continue to Photo App", `name="flow"`, `value="hint@example.com"`)
 	u, _ := url.Parse(b.url)
-	ar := u.Query().Get("ar")
+	ar := u.Query().Get("flow")
 	if u.Path != "/sign-in" || ar == "" {
 		t.Fatalf("authorization went to %s", b.url)
 	}
-	st, body = b.get("/sign-up?ar=" + url.QueryEscape(ar))
-	b.want(200, st, body, "to continue to Photo App", `name="ar" value="`+ar+`"`)
+	st, body = b.get("/sign-up?flow=" + url.QueryEscape(ar))
+	b.want(200, st, body, "to continue to Photo App", `name="flow" value="`+ar+`"`)
 
-	for _, bogus := range []string{"authreq_bogus", "<script>", strings.Repeat("x", 4000)} {
-		fresh := s.browser(t)
+	for _, bogus := range []string{"flow_bogus", "<script>", strings.Repeat("x", 4000), ar} {
+		fresh := s.browser(t) // ar, the first browser's flow, is bogus here too
 		for _, page := range []string{"/sign-in", "/sign-up", "/reset"} {
-			st, body = fresh.get(page + "?ar=" + url.QueryEscape(bogus))
+			st, body = fresh.get(page + "?flow=" + url.QueryEscape(bogus))
 			fresh.want(200, st, body, "<form")
-			if strings.Contains(body, "to continue to") || strings.Contains(body, `name="ar"`) || strings.Contains(body, "<script>") {
-				t.Fatalf("%s with a bogus ar: %s", page, body)
+			if strings.Contains(body, "to continue to") || strings.Contains(body, `name="flow"`) || strings.Contains(body, "<script>") {
+				t.Fatalf("%s with a bogus flow: %s", page, body)
 			}
 		}
 	}
@@ -1160,7 +1172,7 @@ func TestOddInputIsNeverAServerError(t *testing.T) {
 	acUser(t, s, "ada@example.com")
 	odd := []string{"", "\x00", "a\x00@example.com", "\xff\xfe", "<script>alert(1)</script>", "../../../etc/passwd",
 		"ada@example.com", strings.Repeat("é", 8000), " 12 34 56 ", "-1"}
-	fields := []string{"email", "password", "ch", "code", "t", "ar", "first_name", "last_name", "username", "image_url",
+	fields := []string{"email", "password", "ch", "code", "t", "ar", "flow", "first_name", "last_name", "username", "image_url",
 		"id", "client_id", "confirm", "current"}
 	posts := []string{"/sign-in", "/sign-in/password", "/sign-in/email", "/sign-in/code", "/sign-in/link", "/sign-up",
 		"/verify", "/verify/link", "/reset", "/reset/code", "/reset/link", "/account/profile", "/account/password",

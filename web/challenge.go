@@ -1,12 +1,12 @@
 package web
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -24,8 +24,14 @@ var (
 	linkTitles = map[string]string{storage.ChallengeSignIn: "link.confirm_sign_in", storage.ChallengeVerifyEmail: "verify.title", storage.ChallengeResetPassword: "reset.title"}
 )
 
-func codePagePath(purpose, id, email string) string {
-	return codePaths[purpose] + "?" + url.Values{"ch": {id}, "to": {email}}.Encode()
+// codePagePath is the page that asks for the code of challenge id, sent
+// to email during flow flowID (or none).
+func codePagePath(purpose, id, email, flowID string) string {
+	q := url.Values{"ch": {id}, "to": {email}}
+	if flowID != "" {
+		q.Set("flow", flowID)
+	}
+	return codePaths[purpose] + "?" + q.Encode()
 }
 
 // purposeOf is the purpose a page path serves.
@@ -39,17 +45,17 @@ func purposeOf(path string) string {
 }
 
 // issue creates a challenge for purpose and emails its code and link to
-// addr. Only the newest challenge of a user and purpose works. When the
-// email cannot be sent the challenge is withdrawn and the user told so.
-func (h *Handler) issue(w http.ResponseWriter, r *http.Request, u *storage.User, addr storage.EmailAddress, purpose, arID string) (*storage.EmailChallenge, error) {
+// addr, as part of flow flowID (or none). Only the newest challenge of a
+// user and purpose works. When the email cannot be sent the challenge is
+// withdrawn and the user told so.
+func (h *Handler) issue(w http.ResponseWriter, r *http.Request, u *storage.User, addr storage.EmailAddress, purpose, flowID string) (*storage.EmailChallenge, error) {
 	ctx := r.Context()
 	now := h.opts.Now().UTC()
 	code, token := newCode(), randomString(32)
-	browser := sha256.Sum256([]byte(h.browserID(w, r)))
 	ch := &storage.EmailChallenge{
 		ID: storage.NewID(storage.PrefixChallenge), Purpose: purpose, UserID: u.ID, EmailID: addr.ID, Email: addr.Email,
-		LinkHash: linkHash(token), AuthRequestID: arID, BrowserHash: browser[:],
-		IPAddress: h.opts.Provider.ClientIP(r), UserAgent: truncate(r.UserAgent(), 512),
+		LinkHash: linkHash(token), FlowID: flowID, BrowserHash: h.opts.Sessions.BrowserHash(w, r),
+		IPAddress: h.opts.Sessions.ClientIP(r), UserAgent: truncate(r.UserAgent(), 512),
 		CreatedAt: now, ExpiresAt: now.Add(h.opts.CodeTTL),
 	}
 	ch.CodeHash = h.codeHash(ch.ID, code)
@@ -81,7 +87,7 @@ func (h *Handler) codePage(w http.ResponseWriter, r *http.Request) error {
 	purpose := purposeOf(r.URL.Path)
 	q := r.URL.Query()
 	h.render(w, r, http.StatusOK, "code", &view{Title: t(titles[purpose]), Purpose: purpose, Challenge: q.Get("ch"),
-		MaskedEmail: maskEmail(q.Get("to")), Action: r.URL.RequestURI()})
+		MaskedEmail: maskEmail(q.Get("to")), Action: r.URL.RequestURI(), Flow: cleanID(q.Get("flow"))})
 	return nil
 }
 
@@ -93,14 +99,18 @@ func (h *Handler) codePage(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) codeSubmit(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	purpose := purposeOf(r.URL.Path)
-	if h.limited(ctx, "code-ip:"+h.opts.Provider.ClientIP(r), failuresPerIP) {
+	if h.limited(ctx, "code-ip:"+h.addressKey(r), failuresPerIP) {
 		return slowDown()
+	}
+	f, err := h.codeFlow(r, purpose)
+	if err != nil {
+		return err
 	}
 	id := cleanID(r.PostFormValue("ch"))
 	code := strings.ReplaceAll(strings.TrimSpace(r.PostFormValue("code")), " ", "")
 	again := func(status int, msg string) error {
 		h.render(w, r, status, "code", &view{Title: t(titles[purpose]), Purpose: purpose, Challenge: id, Action: r.URL.RequestURI(),
-			MaskedEmail: maskEmail(r.URL.Query().Get("to")), Error: msg})
+			MaskedEmail: maskEmail(r.URL.Query().Get("to")), Error: msg, Flow: f.id()})
 		return nil
 	}
 	ch, err := h.opts.Store.GetEmailChallenge(ctx, id)
@@ -131,7 +141,13 @@ func (h *Handler) codeSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(code) == 6 && subtle.ConstantTimeCompare(h.codeHash(ch.ID, code), ch.CodeHash) == 1 {
-		return h.answer(w, r, ch, true)
+		if f == nil || ch.FlowID != f.ID {
+			// A code typed into this browser's page belongs to a flow of
+			// this browser, or to none (an address added on the account
+			// page).
+			f = nil
+		}
+		return h.answer(w, r, ch, f, f != nil || ch.FlowID == "")
 	}
 	if purpose == storage.ChallengeSignIn {
 		until, err := h.opts.Users.RecordFailedAttempt(ctx, ch.UserID)
@@ -174,7 +190,7 @@ func (h *Handler) linkPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := &view{Title: t(linkTitles[purpose]), Purpose: purpose, Token: token, Action: r.URL.Path, MaskedEmail: maskEmail(ch.Email)}
-	if !sameBrowser(r, ch.BrowserHash) && purpose == storage.ChallengeSignIn {
+	if !h.opts.Sessions.SameBrowser(r, ch.BrowserHash) && purpose == storage.ChallengeSignIn {
 		if loc := h.locate(ch.IPAddress); loc != "" {
 			v.Elsewhere = tf("link.elsewhere_near", describeDevice(ch.UserAgent), ch.IPAddress, loc)
 		} else {
@@ -208,12 +224,46 @@ func (h *Handler) linkSubmit(w http.ResponseWriter, r *http.Request) error {
 			return failure(http.StatusForbidden, lockedMessage(until))
 		}
 	}
-	return h.answer(w, r, ch, sameBrowser(r, ch.BrowserHash))
+	// The flow that sent the email goes on when the link is opened in its
+	// browser; elsewhere the link signs in that browser only.
+	var f *flow
+	if ch.FlowID != "" {
+		if got, err := h.loadFlow(r, ch.FlowID); err == nil && slices.Contains(flowStepsFor(purpose), got.Step) {
+			f = got
+		}
+	}
+	return h.answer(w, r, ch, f, f != nil || (ch.FlowID == "" && h.opts.Sessions.SameBrowser(r, ch.BrowserHash)))
+}
+
+// flowStepsFor are the steps of a flow at which an emailed code or link
+// of purpose may be answered.
+func flowStepsFor(purpose string) []string {
+	if purpose == storage.ChallengeVerifyEmail {
+		return []string{stepVerifyEmail}
+	}
+	return []string{stepIdentify, stepFirstFactor}
+}
+
+// codeFlow is the flow a code page names, which must be at a step where
+// the purpose's code is answered; none is fine (a code sent from the
+// account page, or a flow-less page).
+func (h *Handler) codeFlow(r *http.Request, purpose string) (*flow, error) {
+	f, err := h.pageFlow(r)
+	if err != nil || f == nil || !slices.Contains(flowStepsFor(purpose), f.Step) {
+		// A flow at another step is not moved on by this code: whatever
+		// the code proves is then a sign-in of its own.
+		return nil, err
+	}
+	return f, nil
 }
 
 // answer uses the challenge up and does what it was for. Whoever answers
 // it has shown control of the address, so the address becomes verified.
-func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ch *storage.EmailChallenge, sameBrowser bool) error {
+// f is the flow the challenge was sent in when it goes on in this browser;
+// otherwise a sign-in starts afresh here, and sameBrowser says whether this
+// browser asked for the email (an application's sign-in is finished only
+// in the browser that started it).
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ch *storage.EmailChallenge, f *flow, sameBrowser bool) error {
 	ctx := r.Context()
 	now := h.opts.Now().UTC()
 	if err := h.opts.Store.UseEmailChallenge(ctx, ch.ID, now); err != nil {
@@ -232,6 +282,15 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ch *storage.Ema
 	if u.Banned {
 		return failure(http.StatusForbidden, t("signin.failed"))
 	}
+	if f == nil {
+		f = h.newFlow("")
+		if ch.FlowID != "" && !sameBrowser {
+			// The email was asked for in another browser, perhaps for an
+			// application: this browser is signed in to Usher only.
+			f.Next = PathAccount + "?notice=link.app_other"
+		}
+		f.Step = stepFirstFactor
+	}
 	switch ch.Purpose {
 	case storage.ChallengeResetPassword:
 		if err := h.opts.Users.SetPassword(ctx, u.ID, r.PostFormValue("password")); err != nil {
@@ -240,7 +299,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ch *storage.Ema
 		// Whoever knew the old password is signed out everywhere (apps'
 		// refresh tokens included), and the lock their guesses caused is
 		// lifted for the owner.
-		if _, err := h.opts.Store.RevokeUserSessions(ctx, u.ID, "", now); err != nil {
+		if err := h.opts.Sessions.RevokeOthers(ctx, u.ID, ""); err != nil {
 			return err
 		}
 		if _, err := h.opts.Store.RevokeRefreshTokens(ctx, u.ID, "", now); err != nil {
@@ -252,9 +311,14 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ch *storage.Ema
 		if err := h.opts.Users.Unlock(ctx, u.ID); err != nil {
 			return err
 		}
-		return h.signedIn(w, r, u, []string{"pwd", "otp"}, ch.AuthRequestID, sameBrowser)
+		return h.authenticated(w, r, f, u, factorReset, []string{"pwd", "otp"})
 	case storage.ChallengeVerifyEmail:
-		if s := h.opts.Provider.Session(r); s != nil && s.UserID == u.ID {
+		if f.Step == stepVerifyEmail && f.UserID == u.ID {
+			// The step of a flow whose first factor is behind it.
+			f.AMR = append(f.AMR, "otp")
+			return h.proceed(w, r, f)
+		}
+		if s := h.opts.Sessions.Use(r); s != nil && s.UserID == u.ID {
 			http.Redirect(w, r, PathAccount+"?notice=verify.done", http.StatusSeeOther)
 			return nil
 		}
@@ -267,9 +331,9 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ch *storage.Ema
 			h.render(w, r, http.StatusOK, "message", &view{Title: t("verify.title"), Success: t("verify.done")})
 			return nil
 		}
-		return h.signedIn(w, r, u, []string{"otp"}, ch.AuthRequestID, sameBrowser)
+		return h.authenticated(w, r, f, u, factorEmail, []string{"otp"})
 	default:
-		return h.signedIn(w, r, u, []string{"otp"}, ch.AuthRequestID, sameBrowser)
+		return h.authenticated(w, r, f, u, factorEmail, []string{"otp"})
 	}
 }
 

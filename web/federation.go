@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"net/http"
 	"net/url"
@@ -80,21 +79,32 @@ func (h *Handler) upstreamStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	linkUser := ""
 	if r.PostFormValue("link") == "1" {
-		s := h.opts.Provider.Session(r)
+		// A signed-in user connecting another way to sign in: no sign-in
+		// flow, the session says who.
+		s := h.opts.Sessions.Use(r)
 		if s == nil {
 			http.Redirect(w, r, PathSignIn, http.StatusSeeOther)
 			return nil
 		}
-		linkUser = s.UserID
+		return h.goUpstream(w, r, c, nil, s.UserID, "")
 	}
-	return h.goUpstream(w, r, c, r.PostFormValue("ar"), linkUser, r.PostFormValue("email"))
+	// A Continue-with button is a first factor: it may be pressed before
+	// or after typing an address.
+	return h.atStep(func(w http.ResponseWriter, r *http.Request, f *flow) error {
+		if f.ID == "" {
+			if err := h.save(w, r, f, ""); err != nil {
+				return err
+			}
+		}
+		return h.goUpstream(w, r, c, f, "", r.PostFormValue("email"))
+	}, stepIdentify, stepFirstFactor)(w, r)
 }
 
-// goUpstream starts a round trip: its secrets stay on the server, bound
-// to this browser, and only the state travels.
-func (h *Handler) goUpstream(w http.ResponseWriter, r *http.Request, c *storage.Connection, arID, linkUser, loginHint string) error {
+// goUpstream starts a round trip, for flow f or for linking linkUser: its
+// secrets stay on the server, bound to this browser, and only the state
+// travels.
+func (h *Handler) goUpstream(w http.ResponseWriter, r *http.Request, c *storage.Connection, f *flow, linkUser, loginHint string) error {
 	ctx := r.Context()
 	conn, err := h.opts.Federation.For(ctx, c)
 	if err != nil {
@@ -102,11 +112,10 @@ func (h *Handler) goUpstream(w http.ResponseWriter, r *http.Request, c *storage.
 		return backToSignIn(http.StatusBadGateway, tf("sso.unreachable", c.DisplayName))
 	}
 	round := federation.NewRound()
-	browser := sha256.Sum256([]byte(h.browserID(w, r)))
 	now := h.opts.Now().UTC()
 	if err := h.opts.Store.CreateUpstreamLogin(ctx, &storage.UpstreamLogin{
-		StateHash: federation.StateHash(round.State), ConnectionID: c.ID, BrowserHash: browser[:], PKCEVerifier: round.Verifier,
-		Nonce: round.Nonce, AuthRequestID: cleanID(arID), LinkUserID: linkUser, CreatedAt: now, ExpiresAt: now.Add(upstreamLoginTTL),
+		StateHash: federation.StateHash(round.State), ConnectionID: c.ID, BrowserHash: h.opts.Sessions.BrowserHash(w, r), PKCEVerifier: round.Verifier,
+		Nonce: round.Nonce, FlowID: f.id(), LinkUserID: linkUser, CreatedAt: now, ExpiresAt: now.Add(upstreamLoginTTL),
 	}); err != nil {
 		return err
 	}
@@ -149,7 +158,7 @@ func (h *Handler) finishUpstream(w http.ResponseWriter, r *http.Request, state s
 	if err != nil {
 		return err
 	}
-	if !sameBrowser(r, login.BrowserHash) {
+	if !h.opts.Sessions.SameBrowser(r, login.BrowserHash) {
 		return backToSignIn(http.StatusBadRequest, t("sso.other_browser"))
 	}
 	c, err := h.opts.Store.GetConnection(ctx, login.ConnectionID)
@@ -269,7 +278,7 @@ func (h *Handler) upstreamIdentity(w http.ResponseWriter, r *http.Request, c *st
 	h.keepTokens(c, link, id)
 	if login.LinkUserID != "" {
 		// A signed-in user connecting another way to sign in.
-		if s := h.opts.Provider.Session(r); s == nil || s.UserID != login.LinkUserID {
+		if s := h.opts.Sessions.Use(r); s == nil || s.UserID != login.LinkUserID {
 			return backToSignIn(http.StatusForbidden, t("sso.link_signed_out"))
 		}
 		link.UserID = login.LinkUserID
@@ -304,6 +313,8 @@ func (h *Handler) upstreamIdentity(w http.ResponseWriter, r *http.Request, c *st
 	return h.upstreamSignIn(w, r, u, amr, login)
 }
 
+// upstreamSignIn proves the first factor of the flow the round trip was
+// started in (a new one when it is over).
 func (h *Handler) upstreamSignIn(w http.ResponseWriter, r *http.Request, u *storage.User, amr []string, login *storage.UpstreamLogin) error {
 	if u.Banned {
 		return backToSignIn(http.StatusForbidden, t("signin.failed"))
@@ -313,7 +324,11 @@ func (h *Handler) upstreamSignIn(w http.ResponseWriter, r *http.Request, u *stor
 	} else if locked {
 		return backToSignIn(http.StatusForbidden, lockedMessage(until))
 	}
-	return h.signedIn(w, r, u, amr, login.AuthRequestID, true)
+	f, err := h.loadFlow(r, login.FlowID)
+	if err != nil || (f.Step != stepIdentify && f.Step != stepFirstFactor) {
+		f = h.newFlow("")
+	}
+	return h.authenticated(w, r, f, u, factorUpstream, amr)
 }
 
 // keepTokens seals the upstream's tokens into the link when the

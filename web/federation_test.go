@@ -26,6 +26,9 @@ type fedSite struct {
 	*site
 	up   *ushertest.Usher
 	conn *storage.Connection
+	// unverified are upstream users whose address the upstream reports
+	// unverified.
+	unverified []*storage.User
 }
 
 // startFederatedSite is startSite with upstream sign-in: connections keep
@@ -85,11 +88,19 @@ func startFedSite(t *testing.T, mods ...func(*storage.Connection)) *fedSite {
 	return &fedSite{site: s, up: up, conn: conn}
 }
 
+// upstreamUser makes a user at the upstream whose address the upstream
+// says is verified, or not. The upstream's own pages sign in only users
+// with a verified address, so an unverified one is verified for signing in
+// there and marked unverified again before the upstream issues its ID
+// token (see upstreamSignIn).
 func (f *fedSite) upstreamUser(t *testing.T, email string, verified bool) *storage.User {
 	t.Helper()
-	u, err := f.up.Users.Create(context.Background(), users.NewUser{Email: email, Password: "a long upstream password", FirstName: "Up", LastName: "Stream", EmailVerified: verified})
+	u, err := f.up.Users.Create(context.Background(), users.NewUser{Email: email, Password: "a long upstream password", FirstName: "Up", LastName: "Stream", EmailVerified: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !verified {
+		f.unverified = append(f.unverified, u)
 	}
 	return u
 }
@@ -112,9 +123,19 @@ func (f *fedSite) start(t *testing.T, b *browser, form url.Values) string {
 // sends the browser to.
 func (f *fedSite) upstreamSignIn(t *testing.T, authURL, email string) string {
 	t.Helper()
+	for _, u := range f.unverified {
+		if err := f.up.Store.SetEmailVerified(context.Background(), u.ID, u.PrimaryEmail().ID, true); err != nil {
+			t.Fatal(err)
+		}
+	}
 	loc := oidctest.NewBrowser(t, f.up.URL).Authorize(authURL, email, "a long upstream password")
 	if !strings.HasPrefix(loc.String(), f.URL+web.PathUpstreamCallback) {
 		t.Fatalf("the upstream sent the browser to %s", loc)
+	}
+	for _, u := range f.unverified {
+		if err := f.up.Store.SetEmailVerified(context.Background(), u.ID, u.PrimaryEmail().ID, false); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return loc.String()
 }
@@ -257,8 +278,8 @@ func TestHomeRealmDiscoveryIntoAnApp(t *testing.T) {
 	if strings.Contains(body, "Continue with Acme SSO") {
 		t.Fatal("an enterprise connection is offered as a button")
 	}
-	ar := regexp.MustCompile(`name="ar" value="([^"]+)"`).FindStringSubmatch(body)[1]
-	st, _ := b.post("/sign-in", url.Values{"email": {"ada@acme.example"}, "ar": {ar}})
+	ar := regexp.MustCompile(`name="flow" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	st, _ := b.post("/sign-in", url.Values{"email": {"ada@acme.example"}, "flow": {ar}})
 	if st != http.StatusSeeOther || !strings.HasPrefix(b.url, f.up.URL) || !strings.Contains(b.url, "login_hint=ada%40acme.example") {
 		t.Fatalf("the identifier step went to %s (%d)", b.url, st)
 	}

@@ -212,7 +212,7 @@ func startGitHubSite(t *testing.T) *ghSite {
 	return &ghSite{site: s, gh: gh, conn: conn, app: app}
 }
 
-var arField = regexp.MustCompile(`name="ar" value="([^"]+)"`)
+var arField = regexp.MustCompile(`name="flow" value="([^"]+)"`)
 
 // continueWithGitHub opens the app's authorization URL, presses
 // "Continue with GitHub", approves at GitHub and returns to the site's
@@ -225,7 +225,7 @@ func (g *ghSite) continueWithGitHub(t *testing.T, b *browser, appState, verifier
 	if m == nil {
 		t.Fatalf("the sign-in page names no authorization request: %s", body)
 	}
-	st, body = b.post("/sso/github/start", url.Values{"ar": {m[1]}})
+	st, body = b.post("/sso/github/start", url.Values{"flow": {m[1]}})
 	if st != http.StatusSeeOther || !strings.HasPrefix(b.url, "https://github.com/login/oauth/authorize?") {
 		t.Fatalf("start: %d at %s: %s", st, b.url, body)
 	}

@@ -226,7 +226,7 @@ func (g *ggSite) continueWithGoogle(t *testing.T, b *browser, appState, verifier
 	if m == nil {
 		t.Fatalf("the sign-in page names no authorization request: %s", body)
 	}
-	st, body = b.post("/sso/google/start", url.Values{"ar": {m[1]}})
+	st, body = b.post("/sso/google/start", url.Values{"flow": {m[1]}})
 	if st != http.StatusSeeOther || !strings.HasPrefix(b.url, ggAuthorizeURL+"?") {
 		t.Fatalf("start: %d at %s: %s", st, b.url, body)
 	}

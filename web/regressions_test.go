@@ -268,7 +268,7 @@ func TestPostgresOddBytesAreNotServerErrors(t *testing.T) {
 				t.Errorf("POST %s with %q: %d %.200s", c.path, v, resp.StatusCode, body)
 			}
 		}
-		for _, path := range []string{"/sign-in?ar=", "/sign-up?ar=", "/sign-in/link?t="} {
+		for _, path := range []string{"/sign-in?flow=", "/sign-up?flow=", "/sign-in/link?t="} {
 			resp, _ := s.browser(t).acNoFollow(http.MethodGet, path+url.QueryEscape(v), nil)
 			if resp.StatusCode >= 500 {
 				t.Errorf("GET %s%q: %d", path, v, resp.StatusCode)

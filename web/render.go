@@ -29,6 +29,7 @@ type view struct {
 	Notice  string
 	Success string
 	Request *pendingView // the application the user is signing in to
+	Flow    string       // the sign-in flow the page is a step of
 	Next    string       // a page of Usher's to return to after signing in
 
 	// Form values shown again after a mistake, and prefills.
@@ -136,7 +137,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	v.Brand = h.opts.Brand
 	v.SignUp = h.opts.SignUp
 	if v.CSRF == "" {
-		v.CSRF = h.opts.Provider.CSRFToken(w, r)
+		v.CSRF = h.opts.Sessions.CSRFToken(w, r)
 	}
 	var buf bytes.Buffer
 	if err := tpl.ExecuteTemplate(&buf, "layout", v); err != nil {

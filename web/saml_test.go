@@ -277,8 +277,8 @@ func TestSAMLSignInIntoAnApp(t *testing.T) {
 	b := f.browser(t)
 	_, body := b.get(f.URL + "/authorize?" + url.Values{"client_id": {c.ID}, "redirect_uri": {redirect}, "response_type": {"code"},
 		"scope": {"openid email"}, "state": {"s9"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}.Encode())
-	ar := regexp.MustCompile(`name="ar" value="([^"]+)"`).FindStringSubmatch(body)[1]
-	st, body := b.post("/sign-in", url.Values{"email": {"ada@acme.example"}, "ar": {ar}})
+	ar := regexp.MustCompile(`name="flow" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	st, body := b.post("/sign-in", url.Values{"email": {"ada@acme.example"}, "flow": {ar}})
 	if st != http.StatusSeeOther || !strings.HasPrefix(b.url, "https://idp.example/sso?") {
 		t.Fatalf("the identifier step: %d at %s: %s", st, b.url, body)
 	}

@@ -29,20 +29,6 @@ const (
 	maxEmailsPerUser   = 10
 )
 
-// pending returns the authorization request named by the ar parameter,
-// when it is still waiting for sign-in.
-func (h *Handler) pending(r *http.Request) *pendingView {
-	id := r.FormValue("ar")
-	if id == "" {
-		return nil
-	}
-	p := h.opts.Provider.Pending(r, id)
-	if p == nil {
-		return nil
-	}
-	return &pendingView{ID: p.ID, ClientName: p.ClientName, LoginHint: p.LoginHint}
-}
-
 // limited counts one event for key and reports whether the window now
 // holds more than max. A storage failure does not lock users out; it is
 // logged.
@@ -70,89 +56,98 @@ func emailKey(email string) string { return "email-to:" + strings.ToLower(email)
 
 func slowDown() error { return failure(http.StatusTooManyRequests, t("limit.slow_down")) }
 
+// signInPage shows the step of signing in the flow is at: the address
+// first, then the ways to prove it is yours.
 func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) error {
-	req := h.pending(r)
+	f, err := h.pageFlow(r)
+	if err != nil {
+		return err
+	}
 	again := r.URL.Query().Get("again") == "1"
-	if req == nil && !again && h.opts.Provider.Session(r) != nil {
+	if f == nil && !again && h.opts.Sessions.Use(r) != nil {
 		http.Redirect(w, r, PathAccount, http.StatusFound)
 		return nil
 	}
-	v := &view{Title: t("signin.title"), Request: req, Email: r.URL.Query().Get("email"), Next: localPath(r.FormValue("next")),
-		Connections: h.socialButtons(r.Context())}
+	v := &view{Title: t("signin.title"), Request: f.request(), Flow: f.id(), Email: r.URL.Query().Get("email"),
+		Next: localPath(r.FormValue("next")), Connections: h.socialButtons(r.Context())}
 	if again {
 		v.Notice = t("signin.again")
 	}
-	if req != nil && v.Email == "" {
-		v.Email = req.LoginHint
+	if f != nil {
+		switch f.Step {
+		case stepIdentify:
+			if v.Email == "" {
+				v.Email = f.Email
+			}
+		case stepFirstFactor:
+			v.Email, v.Connections = f.Email, nil
+			h.render(w, r, http.StatusOK, "factors", v)
+			return nil
+		default:
+			http.Redirect(w, r, steps[stepIndex(f.Step)].page+"?"+url.Values{"flow": {f.ID}}.Encode(), http.StatusSeeOther)
+			return nil
+		}
 	}
 	h.render(w, r, http.StatusOK, "signin", v)
 	return nil
 }
 
 // signInIdentify takes the email and shows the ways to sign in. Every
-// address gets the same page, so it does not tell who has an account.
-func (h *Handler) signInIdentify(w http.ResponseWriter, r *http.Request) error {
-	if h.limited(r.Context(), "identify-ip:"+h.opts.Provider.ClientIP(r), identifiesPerIP) {
+// address gets the same page, so it does not tell who has an account; an
+// enterprise's domain goes straight to its identity provider instead.
+func (h *Handler) signInIdentify(w http.ResponseWriter, r *http.Request, f *flow) error {
+	if h.limited(r.Context(), "identify-ip:"+h.addressKey(r), identifiesPerIP) {
 		return slowDown()
 	}
-	v := &view{Title: t("signin.title"), Request: h.pending(r), Next: localPath(r.PostFormValue("next"))}
 	email, err := users.ValidateEmail(r.PostFormValue("email"))
 	if err != nil {
-		v.Email = r.PostFormValue("email")
-		v.Error = err.Error()
+		v := &view{Title: t("signin.title"), Request: f.request(), Flow: f.id(), Next: f.Next, Email: r.PostFormValue("email"),
+			Error: err.Error(), Connections: h.socialButtons(r.Context())}
 		h.render(w, r, http.StatusBadRequest, "signin", v)
 		return nil
 	}
-	v.Email = email
-	// An enterprise's domain goes straight to its identity provider.
+	f.Email = email
 	if c := h.connectionForEmail(r.Context(), email); c != nil {
-		return h.goUpstream(w, r, c, r.PostFormValue("ar"), "", email)
+		if f.ID == "" {
+			if err := h.save(w, r, f, ""); err != nil {
+				return err
+			}
+		}
+		return h.goUpstream(w, r, c, f, "", email)
 	}
-	h.render(w, r, http.StatusOK, "factors", v)
-	return nil
+	return h.moveTo(w, r, f, stepFirstFactor)
 }
 
-func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
+// signInPassword checks the password of the address the flow identified.
+func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request, f *flow) error {
 	ctx := r.Context()
-	ipKey := "login-failures-ip:" + h.opts.Provider.ClientIP(r)
+	ipKey := "login-failures-ip:" + h.addressKey(r)
 	if h.over(ctx, ipKey, failuresPerIP) {
 		return slowDown()
 	}
-	email := strings.TrimSpace(r.PostFormValue("email"))
-	u, err := h.opts.Users.Authenticate(ctx, email, r.PostFormValue("password"))
+	u, err := h.opts.Users.Authenticate(ctx, f.Email, r.PostFormValue("password"))
 	var locked *users.LockedError
 	switch {
 	case errors.As(err, &locked):
 		return failure(http.StatusForbidden, lockedMessage(locked.Until))
 	case errors.Is(err, users.ErrInvalidCredentials) || errors.Is(err, users.ErrBanned):
 		h.limited(ctx, ipKey, failuresPerIP)
-		h.tellIfJustLocked(r, email)
-		h.render(w, r, http.StatusUnauthorized, "factors", &view{Title: t("signin.title"), Request: h.pending(r), Email: email,
-			Next: localPath(r.PostFormValue("next")), Error: t("signin.failed")})
+		h.tellIfJustLocked(r, f.Email)
+		h.render(w, r, http.StatusUnauthorized, "factors", &view{Title: t("signin.title"), Request: f.request(), Flow: f.ID,
+			Email: f.Email, Error: t("signin.failed")})
 		return nil
 	case err != nil:
 		return err
 	}
-	primary := u.PrimaryEmail()
-	if !primary.Verified {
-		// The password is right, but the address was never proven: prove
-		// it before the first session.
-		ch, err := h.issue(w, r, u, primary, storage.ChallengeVerifyEmail, r.PostFormValue("ar"))
-		if err != nil {
-			return err
-		}
-		http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
-		return nil
-	}
-	if !h.seenBefore(r, u.ID) {
+	if primary := u.PrimaryEmail(); primary.Verified && !h.seenBefore(r, u.ID) {
 		// A password used from a browser this account has not signed in
 		// from before: the owner hears of it, in case it was not them.
 		// mail.Data has no place of its own: the address carries it.
-		h.notify(r, u, mail.NewSignIn, mail.Data{UserAgent: describeDevice(r.UserAgent()), IPAddress: h.placed(h.opts.Provider.ClientIP(r)),
+		h.notify(r, u, mail.NewSignIn, mail.Data{UserAgent: describeDevice(r.UserAgent()), IPAddress: h.placed(h.opts.Sessions.ClientIP(r)),
 			When: h.opts.Now(), ResetURL: h.opts.Issuer + "/reset"})
 	}
-	h.browserID(w, r)
-	return h.signedIn(w, r, u, []string{"pwd"}, r.PostFormValue("ar"), true)
+	h.opts.Sessions.BrowserID(w, r)
+	return h.authenticated(w, r, f, u, factorPassword, []string{"pwd"})
 }
 
 // A browser remembers each account that signed in on it with a cookie only
@@ -167,13 +162,13 @@ func (h *Handler) seenCookie(userID string) (name, value string) {
 
 func (h *Handler) seenBefore(r *http.Request, userID string) bool {
 	name, value := h.seenCookie(userID)
-	c, err := r.Cookie(name)
-	return err == nil && hmac.Equal([]byte(c.Value), []byte(value))
+	got := h.opts.Sessions.Cookie(r, name)
+	return got != "" && hmac.Equal([]byte(got), []byte(value))
 }
 
 func (h *Handler) remember(w http.ResponseWriter, userID string) {
 	name, value := h.seenCookie(userID)
-	h.opts.Provider.SetCookie(w, name, value, 365*24*time.Hour)
+	h.opts.Sessions.SetCookie(w, name, value, 365*24*time.Hour)
 }
 
 // tellIfJustLocked emails the owner of email when the failure just
@@ -211,32 +206,29 @@ func (h *Handler) notify(r *http.Request, u *storage.User, kind mail.Kind, d mai
 	}
 }
 
-// signInEmail sends a sign-in code and link. An unknown address gets the
-// same page, with a challenge ID that matches nothing.
-func (h *Handler) signInEmail(w http.ResponseWriter, r *http.Request) error {
+// signInEmail sends a sign-in code and link to the address the flow
+// identified. An unknown address gets the same page, with a challenge ID
+// that matches nothing.
+func (h *Handler) signInEmail(w http.ResponseWriter, r *http.Request, f *flow) error {
 	ctx := r.Context()
-	email, err := users.ValidateEmail(r.PostFormValue("email"))
-	if err != nil {
-		return failure(http.StatusBadRequest, err.Error())
-	}
-	if h.limited(ctx, "email-ip:"+h.opts.Provider.ClientIP(r), emailsPerIP) || h.limited(ctx, emailKey(email), emailsPerAddress) {
+	if h.limited(ctx, "email-ip:"+h.addressKey(r), emailsPerIP) || h.limited(ctx, emailKey(f.Email), emailsPerAddress) {
 		return slowDown()
 	}
 	// Every answer sets the same cookies, known address or not.
-	h.browserID(w, r)
-	u, addr, err := h.owner(ctx, email)
+	h.opts.Sessions.BrowserID(w, r)
+	u, addr, err := h.owner(ctx, f.Email)
 	if errors.Is(err, storage.ErrNotFound) {
-		http.Redirect(w, r, codePagePath(storage.ChallengeSignIn, storage.NewID(storage.PrefixChallenge), email), http.StatusSeeOther)
+		http.Redirect(w, r, codePagePath(storage.ChallengeSignIn, storage.NewID(storage.PrefixChallenge), f.Email, f.ID), http.StatusSeeOther)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	ch, err := h.issue(w, r, u, addr, storage.ChallengeSignIn, r.PostFormValue("ar"))
+	ch, err := h.issue(w, r, u, addr, storage.ChallengeSignIn, f.ID)
 	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
+	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email, f.ID), http.StatusSeeOther)
 	return nil
 }
 
@@ -270,33 +262,6 @@ func lockedMessage(until time.Time) string {
 		return t("locked.forever")
 	}
 	return tf("locked.for", until.UTC().Format("15:04 UTC on 2 Jan 2006"))
-}
-
-// signedIn starts the session and sends the browser on: back to the
-// application whose sign-in is pending in this browser, else to the
-// profile.
-func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, u *storage.User, amr []string, arID string, sameBrowser bool) error {
-	sess, err := h.opts.Provider.SignIn(w, r, u, amr)
-	if err != nil {
-		return err
-	}
-	h.remember(w, u.ID)
-	if arID != "" {
-		if p := h.opts.Provider.Pending(r, arID); p != nil {
-			if p.SameBrowser && sameBrowser {
-				h.opts.Provider.Continue(w, r, arID, sess)
-				return nil
-			}
-			http.Redirect(w, r, PathAccount+"?notice=link.app_other", http.StatusSeeOther)
-			return nil
-		}
-	}
-	next := PathAccount
-	if p := localPath(r.PostFormValue("next")); p != "" {
-		next = p
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
-	return nil
 }
 
 // localPath returns p when it is a path on this site, else "": a next

@@ -15,8 +15,12 @@ func (h *Handler) signUpPage(w http.ResponseWriter, r *http.Request) error {
 	if !h.opts.SignUp {
 		return failure(http.StatusForbidden, t("signup.disabled"))
 	}
+	f, err := h.pageFlow(r)
+	if err != nil {
+		return err
+	}
 	q := r.URL.Query()
-	v := &view{Title: t("signup.title"), Request: h.pending(r), Email: q.Get("email"), FirstName: q.Get("first_name"),
+	v := &view{Title: t("signup.title"), Request: f.request(), Flow: f.id(), Email: q.Get("email"), FirstName: q.Get("first_name"),
 		LastName: q.Get("last_name"), Username: q.Get("username"), RequireName: h.opts.RequireName, RequireUsername: h.opts.RequireUsername,
 		Connections: h.socialButtons(r.Context())}
 	if v.Request != nil && v.Email == "" && strings.Contains(v.Request.LoginHint, "@") {
@@ -29,20 +33,21 @@ func (h *Handler) signUpPage(w http.ResponseWriter, r *http.Request) error {
 // signUpSubmit creates the account with an unverified address and emails
 // a code to verify it. An address that already has an account gets an
 // email saying so instead, and the page is the same: sign-up does not
-// tell who has an account.
-func (h *Handler) signUpSubmit(w http.ResponseWriter, r *http.Request) error {
+// tell who has an account. The new account's first factor is proving its
+// address: the flow goes on to that step.
+func (h *Handler) signUpSubmit(w http.ResponseWriter, r *http.Request, fl *flow) error {
 	if !h.opts.SignUp {
 		return failure(http.StatusForbidden, t("signup.disabled"))
 	}
 	ctx := r.Context()
-	if h.limited(ctx, "signup-ip:"+h.opts.Provider.ClientIP(r), signUpsPerIP) {
+	if h.limited(ctx, "signup-ip:"+h.addressKey(r), signUpsPerIP) {
 		return slowDown()
 	}
 	f := r.PostForm
 	nu := users.NewUser{Email: f.Get("email"), Password: f.Get("password"), FirstName: strings.TrimSpace(f.Get("first_name")),
 		LastName: strings.TrimSpace(f.Get("last_name")), Username: strings.TrimSpace(f.Get("username"))}
 	again := func(msg string) error {
-		h.render(w, r, http.StatusBadRequest, "signup", &view{Title: t("signup.title"), Request: h.pending(r), Error: msg,
+		h.render(w, r, http.StatusBadRequest, "signup", &view{Title: t("signup.title"), Request: fl.request(), Flow: fl.id(), Error: msg,
 			Email: nu.Email, FirstName: nu.FirstName, LastName: nu.LastName, Username: nu.Username,
 			RequireName: h.opts.RequireName, RequireUsername: h.opts.RequireUsername})
 		return nil
@@ -63,7 +68,7 @@ func (h *Handler) signUpSubmit(w http.ResponseWriter, r *http.Request) error {
 	if h.limited(ctx, emailKey(email), emailsPerAddress) {
 		return slowDown()
 	}
-	h.browserID(w, r)
+	h.opts.Sessions.BrowserID(w, r)
 	if err := h.releaseUnverifiedClaim(ctx, email); err != nil {
 		return err
 	}
@@ -71,7 +76,7 @@ func (h *Handler) signUpSubmit(w http.ResponseWriter, r *http.Request) error {
 	var invalid *users.ValidationError
 	switch {
 	case errors.Is(err, users.ErrEmailTaken):
-		return h.signUpTaken(w, r, email)
+		return h.signUpTaken(w, r, fl, email)
 	case errors.Is(err, users.ErrUsernameTaken):
 		return again(t("account.username_taken"))
 	case errors.As(err, &invalid):
@@ -79,12 +84,8 @@ func (h *Handler) signUpSubmit(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	ch, err := h.issue(w, r, u, u.PrimaryEmail(), storage.ChallengeVerifyEmail, r.PostFormValue("ar"))
-	if err != nil {
-		return err
-	}
-	http.Redirect(w, r, codePagePath(ch.Purpose, ch.ID, ch.Email), http.StatusSeeOther)
-	return nil
+	fl.Email = email
+	return h.authenticated(w, r, fl, u, factorSignUp, nil)
 }
 
 // releaseUnverifiedClaim removes email from another account that added it
@@ -107,8 +108,9 @@ func (h *Handler) releaseUnverifiedClaim(ctx context.Context, email string) erro
 }
 
 // signUpTaken tells the owner of an address that someone tried to sign up
-// with it, and shows the page a new account would have shown.
-func (h *Handler) signUpTaken(w http.ResponseWriter, r *http.Request, email string) error {
+// with it, and shows the page a new account would have shown: the flow
+// waits at the verification step for a code that does not exist.
+func (h *Handler) signUpTaken(w http.ResponseWriter, r *http.Request, fl *flow, email string) error {
 	msg, err := mail.Render(mail.SignUpAttempt, mail.Data{To: email, Brand: h.mailBrand(),
 		SignInURL: h.opts.Issuer + PathSignIn, ResetURL: h.opts.Issuer + "/reset"})
 	if err != nil {
@@ -117,7 +119,12 @@ func (h *Handler) signUpTaken(w http.ResponseWriter, r *http.Request, email stri
 	if err := h.opts.Mail.Send(r.Context(), msg); err != nil {
 		return &pageError{Status: http.StatusServiceUnavailable, Message: t("mail.not_sent"), Cause: err}
 	}
-	http.Redirect(w, r, codePagePath(storage.ChallengeVerifyEmail, storage.NewID(storage.PrefixChallenge), email), http.StatusSeeOther)
+	from := fl.Step
+	fl.Email, fl.Step = email, stepVerifyEmail
+	if err := h.save(w, r, fl, from); err != nil {
+		return err
+	}
+	http.Redirect(w, r, codePagePath(storage.ChallengeVerifyEmail, storage.NewID(storage.PrefixChallenge), email, fl.ID), http.StatusSeeOther)
 	return nil
 }
 

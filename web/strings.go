@@ -163,6 +163,7 @@ var en = map[string]string{
 	"device.wants":        "wants to use your account on a device.",
 	"device.check":        "Allow it only if you started this yourself and your device shows this code:",
 	"device.able":         "It will be able to:",
+	"device.your_account": "your account",
 
 	"footer.terms":   "Terms",
 	"footer.privacy": "Privacy",
@@ -174,6 +175,33 @@ var en = map[string]string{
 	"error.csrf":      "This form has expired. Go back, reload the page and try again.",
 	"error.internal":  "Something went wrong on our side. Try again in a moment.",
 	"error.request":   "This sign-in request is unknown or has expired. Go back to the application and try again.",
+
+	"flow.over":          "This sign-in has expired or is already finished. Start again.",
+	"flow.elsewhere":     "This sign-in was started in another browser. Go back to the application and start again here.",
+	"flow.out_of_step":   "This page does not belong to the step your sign-in is at. Go back and continue where you were.",
+	"flow.request_over":  "This sign-in request is unknown or has expired. Go back to the application and try again.",
+	"consent.signed_out": "You are not signed in any more. Go back to the application and try again.",
+
+	"scope.openid":         "Know who you are",
+	"scope.profile":        "See your name and profile picture",
+	"scope.email":          "See your email address",
+	"scope.offline_access": "Stay signed in until you sign it out",
+	"scope.other":          "Use %s",
+
+	"device.too_many":       "Too many wrong codes. Wait a few minutes, then try again.",
+	"device.enter_code":     "Enter the code shown on your device.",
+	"device.unknown":        "That code is not valid or has expired. Check the code on your device; if it has expired, start again there.",
+	"device.used":           "That code was already used. If that was not you, start again on your device.",
+	"device.expired":        "That code has expired. Start again on your device.",
+	"device.client_gone":    "This application is no longer registered.",
+	"device.sign_in_first":  "Sign in to answer the device.",
+	"device.bad_form":       "This form is not valid. Go back, reload the page and try again.",
+	"device.connected":      "Device connected",
+	"device.connected_body": "Your device is now signed in. You can close this window.",
+	"device.refused":        "Device not connected",
+	"device.refused_body":   "The device was not given access to your account. You can close this window.",
+	"logout.bad_link":       "This sign-out link is not valid. Sign out from the application instead.",
+	"logout.bad_request":    "This sign-out request is not valid.",
 }
 
 // t returns the string for key; a missing key shows as itself, which

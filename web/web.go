@@ -1,9 +1,11 @@
-// Package web serves the hosted account pages: sign-up, sign-in with a
-// password, an emailed code or an emailed link, email verification,
-// password reset, the profile and its sessions, and sign-out. The pages
-// are server-rendered (html/template, assets embedded in the binary), work
-// without JavaScript, and hand signed-in browsers back to the OpenID
-// Connect provider.
+// Package web serves the hosted pages: signing in (one flow of small
+// steps: the address, a password or an emailed code or link or an upstream
+// identity provider, email verification, consent), sign-up, password
+// reset, the profile and its sessions, the device code page and the
+// sign-out confirmation. The pages are server-rendered (html/template,
+// assets embedded in the binary) and work without JavaScript. Applications'
+// authorization requests come in from the provider (provider.Interaction)
+// and go back to it completed (Provider.Complete).
 package web
 
 import (
@@ -11,7 +13,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/usher-id/usher/federation"
 	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/provider"
+	"github.com/usher-id/usher/session"
 	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/users"
 )
@@ -60,6 +62,9 @@ type Options struct {
 	Store    Store
 	Users    *users.Service
 	Provider *provider.Provider
+	// Sessions is the browser side: sessions, cookies, CSRF, sign-in
+	// flows.
+	Sessions *session.Manager
 	Mail     mail.Sender
 	// Mailbox, when set (development without SMTP), is served at /dev/mail.
 	Mailbox *mail.Mailbox
@@ -88,9 +93,10 @@ type Options struct {
 
 // Handler serves the pages.
 type Handler struct {
-	opts  Options
-	pages *pageSet
-	mux   *http.ServeMux
+	opts    Options
+	pages   *pageSet
+	mux     *http.ServeMux
+	handler http.Handler // mux, with a place per request for its session
 }
 
 // Paths of the pages.
@@ -102,8 +108,8 @@ const (
 
 // New returns the pages' handler.
 func New(opts Options) (*Handler, error) {
-	if opts.Store == nil || opts.Users == nil || opts.Provider == nil || opts.Mail == nil {
-		return nil, errors.New("web: Store, Users, Provider and Mail are required")
+	if opts.Store == nil || opts.Users == nil || opts.Sessions == nil || opts.Mail == nil {
+		return nil, errors.New("web: Store, Users, Sessions and Mail are required")
 	}
 	if len(opts.CodeKey) < 32 {
 		return nil, errors.New("web: CodeKey must be at least 32 bytes")
@@ -124,15 +130,21 @@ func New(opts Options) (*Handler, error) {
 	}
 	h := &Handler{opts: opts, pages: pages, mux: http.NewServeMux()}
 	h.routes()
-	opts.Provider.UsePages(h)
+	h.handler = opts.Sessions.Middleware(h.mux)
 	return h, nil
 }
+
+// UseProvider connects the pages to the provider whose authorization
+// requests they sign people in for; the provider is built with the pages
+// as its Interaction, so the two are joined after both exist.
+func (h *Handler) UseProvider(p *provider.Provider) { h.opts.Provider = p }
 
 // Routes mounts the pages on mux.
 func (h *Handler) Routes(mux *http.ServeMux) {
 	for _, p := range []string{PathSignIn, PathSignIn + "/", PathSignUp, "/verify", "/verify/", "/reset", "/reset/",
-		PathAccount, PathAccount + "/", "/sign-out", "/signed-out", "/assets/", "/sso/"} {
-		mux.Handle(p, h.mux)
+		PathAccount, PathAccount + "/", "/sign-out", "/signed-out", "/assets/", "/sso/", pathConsent,
+		provider.LogoutPath, provider.LoggedOutPath, provider.DevicePath} {
+		mux.Handle(p, h.handler)
 	}
 	if h.opts.Mailbox != nil {
 		mux.Handle("GET /dev/mail", h.opts.Mailbox.Handler())
@@ -144,21 +156,21 @@ func (h *Handler) routes() {
 	m.Handle("GET /assets/", assetHandler())
 	m.HandleFunc("GET /assets/brand.css", h.brandCSS)
 	m.Handle("GET "+PathSignIn, h.page(h.signInPage))
-	m.Handle("POST "+PathSignIn, h.form(h.signInIdentify))
-	m.Handle("POST "+PathSignIn+"/password", h.form(h.signInPassword))
-	m.Handle("POST "+PathSignIn+"/email", h.form(h.signInEmail))
+	m.Handle("POST "+PathSignIn, h.form(h.atStep(h.signInIdentify, stepIdentify, stepFirstFactor)))
+	m.Handle("POST "+PathSignIn+"/password", h.form(h.atStep(h.signInPassword, stepFirstFactor)))
+	m.Handle("POST "+PathSignIn+"/email", h.form(h.atStep(h.signInEmail, stepFirstFactor)))
 	m.Handle("GET "+PathSignIn+"/code", h.page(h.codePage))
 	m.Handle("POST "+PathSignIn+"/code", h.form(h.codeSubmit))
 	m.Handle("GET "+PathSignIn+"/link", h.page(h.linkPage))
 	m.Handle("POST "+PathSignIn+"/link", h.form(h.linkSubmit))
 	m.Handle("GET "+PathSignUp, h.page(h.signUpPage))
-	m.Handle("POST "+PathSignUp, h.form(h.signUpSubmit))
+	m.Handle("POST "+PathSignUp, h.form(h.atStep(h.signUpSubmit, stepIdentify, stepFirstFactor)))
 	m.Handle("GET /verify", h.page(h.codePage))
 	m.Handle("POST /verify", h.form(h.codeSubmit))
 	m.Handle("GET /verify/link", h.page(h.linkPage))
 	m.Handle("POST /verify/link", h.form(h.linkSubmit))
 	m.Handle("GET /reset", h.page(h.resetPage))
-	m.Handle("POST /reset", h.form(h.resetRequest))
+	m.Handle("POST /reset", h.form(h.atStep(h.resetRequest, stepIdentify, stepFirstFactor)))
 	m.Handle("GET /reset/code", h.page(h.codePage))
 	m.Handle("POST /reset/code", h.form(h.codeSubmit))
 	m.Handle("GET /reset/link", h.page(h.linkPage))
@@ -181,6 +193,13 @@ func (h *Handler) routes() {
 	m.Handle("POST "+PathSAMLFinish, h.page(h.samlFinish))
 	m.HandleFunc("GET /sso/saml/{slug}/metadata", h.samlMetadata)
 	m.Handle("POST "+PathAccount+"/identities/remove", h.form(h.withUser(h.sensitive(h.unlinkIdentity))))
+	m.Handle("GET "+pathConsent, h.page(h.consentPage))
+	m.Handle("POST "+pathConsent, h.form(h.atStep(h.consentSubmit, stepConsent)))
+	m.Handle("GET "+provider.LogoutPath, h.page(h.logoutPage))
+	m.Handle("POST "+provider.LogoutPath, h.form(h.logoutSubmit))
+	m.Handle("GET "+provider.LoggedOutPath, h.page(h.signedOutPage))
+	m.Handle("GET "+provider.DevicePath, h.page(h.devicePage))
+	m.Handle("POST "+provider.DevicePath, h.form(h.deviceSubmit))
 	m.Handle("GET /sign-out", h.page(h.signOutPage))
 	m.Handle("POST /sign-out", h.form(h.signOutSubmit))
 	m.Handle("GET /signed-out", h.page(h.signedOutPage))
@@ -234,7 +253,8 @@ func (h *Handler) form(fn func(w http.ResponseWriter, r *http.Request) error) ht
 			h.fail(w, r, failure(http.StatusBadRequest, t("error.bad_form")))
 			return
 		}
-		if !provider.CSRFValid(r) {
+		if err := h.opts.Sessions.CheckForm(r); err != nil {
+			h.opts.Log.Info("form refused", "path", r.URL.Path, "reason", err.Error())
 			h.fail(w, r, failure(http.StatusForbidden, t("error.csrf")))
 			return
 		}
@@ -262,30 +282,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.render(w, r, pe.Status, "message", &view{Title: t("error.title"), Error: pe.Message})
 }
 
-// Cookies the pages set beside the provider's session cookie.
-const (
-	browserCookie = "usher_browser"
-)
-
-// browserID returns the value that identifies this browser to the emailed
-// links it asked for, setting one when it has none.
-func (h *Handler) browserID(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) >= 32 {
-		return c.Value
-	}
-	v := randomString(32)
-	h.opts.Provider.SetCookie(w, browserCookie, v, 365*24*time.Hour)
-	r.AddCookie(&http.Cookie{Name: browserCookie, Value: v})
-	return v
-}
-
-func sameBrowser(r *http.Request, hash []byte) bool {
-	c, err := r.Cookie(browserCookie)
-	if err != nil || len(hash) == 0 {
-		return false
-	}
-	sum := sha256.Sum256([]byte(c.Value))
-	return subtle.ConstantTimeCompare(sum[:], hash) == 1
+// addressKey is the key of the browser's network address in the limits
+// counted per address (an IPv6 address counts by its /64).
+func (h *Handler) addressKey(r *http.Request) string {
+	return session.AddressKey(h.opts.Sessions.ClientIP(r))
 }
 
 func randomString(n int) string {
@@ -336,4 +336,4 @@ func (h *Handler) placed(ip string) string {
 }
 
 // ServeHTTP serves the pages; Routes is the usual way to mount them.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }

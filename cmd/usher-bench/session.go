@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -66,7 +67,7 @@ func (s *session) codeFlow(ctx context.Context, scope string) (*tokenResponse, e
 
 var (
 	csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	arField   = regexp.MustCompile(`name="ar" value="([^"]+)"`)
+	flowField = regexp.MustCompile(`name="flow" value="([^"]+)"`)
 )
 
 // authorize opens an authorization request with PKCE S256 and follows
@@ -114,10 +115,11 @@ func (s *session) authorize(ctx context.Context, scope string, signIn bool) (cod
 			if !signIn {
 				return "", "", errors.New("Usher showed the sign-in form: the session is gone")
 			}
-			signIn = false
-			if req, err = s.signInRequest(resp.Request.URL, body); err != nil {
+			var password bool
+			if req, password, err = s.signInRequest(resp.Request.URL, body); err != nil {
 				return "", "", err
 			}
+			signIn = !password
 		case resp.StatusCode == http.StatusUnauthorized && csrfField.Match(body):
 			return "", "", errors.New("Usher refused the sign-in: check --user-email and --user-password")
 		default:
@@ -127,22 +129,29 @@ func (s *session) authorize(ctx context.Context, scope string, signIn bool) (cod
 	return "", "", fmt.Errorf("more than %d redirects inside Usher", maxHops)
 }
 
-// signInRequest fills in the hosted sign-in form found on page: the email
-// and password go to /sign-in/password together.
-func (s *session) signInRequest(page *url.URL, body []byte) (*http.Request, error) {
-	csrf, ar := csrfField.FindSubmatch(body), arField.FindSubmatch(body)
-	if csrf == nil || ar == nil {
-		return nil, fmt.Errorf("the sign-in page has no form: %q", snippet(body))
+// signInRequest fills in the step of the hosted sign-in found on page:
+// the address on the first page, the password on the next. It reports
+// whether it was the password.
+func (s *session) signInRequest(page *url.URL, body []byte) (*http.Request, bool, error) {
+	csrf, flow := csrfField.FindSubmatch(body), flowField.FindSubmatch(body)
+	if csrf == nil || flow == nil {
+		return nil, false, fmt.Errorf("the sign-in page has no form: %q", snippet(body))
 	}
-	form := url.Values{"email": {s.e.opts.userEmail}, "password": {s.e.opts.userPassword},
-		"ar": {html.UnescapeString(string(ar[1]))}, "csrf": {html.UnescapeString(string(csrf[1]))}}
-	action := page.ResolveReference(&url.URL{Path: "/sign-in/password"})
+	form := url.Values{"flow": {html.UnescapeString(string(flow[1]))}, "csrf": {html.UnescapeString(string(csrf[1]))}}
+	path, password := "/sign-in", bytes.Contains(body, []byte(`action="/sign-in/password"`))
+	if password {
+		path = "/sign-in/password"
+		form.Set("password", s.e.opts.userPassword)
+	} else {
+		form.Set("email", s.e.opts.userEmail)
+	}
+	action := page.ResolveReference(&url.URL{Path: path})
 	req, err := http.NewRequest(http.MethodPost, action.String(), strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return req, nil
+	return req, password, nil
 }
 
 // toApp reports whether loc is the app's redirect URI.

@@ -102,7 +102,7 @@ func TestMasterKeyMismatchStopsStartup(t *testing.T) {
 	// Rotating the master key: new key current, old key previous, rewrap.
 	rotated := testEnv("USHER_DATABASE_URL="+db, "USHER_MASTER_KEY="+masterKeyB, "USHER_MASTER_KEY_PREVIOUS="+masterKeyA)
 	code, out, errOut := runCmd(t, rotated, "keys", "rewrap")
-	if code != 0 || !strings.Contains(out, "re-sealed 5 secret(s)") {
+	if code != 0 || !strings.Contains(out, "re-sealed 6 secret(s)") {
 		t.Fatalf("keys rewrap: exit %d, %q %q", code, out, errOut)
 	}
 	_, stop = startServe(t, testEnv("USHER_DATABASE_URL="+db, "USHER_LISTEN=127.0.0.1:0", "USHER_MASTER_KEY="+masterKeyB))

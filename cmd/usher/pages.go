@@ -12,7 +12,7 @@ import (
 	"github.com/usher-id/usher/internal/geoip"
 	"github.com/usher-id/usher/keys"
 	"github.com/usher-id/usher/mail"
-	"github.com/usher-id/usher/provider"
+	"github.com/usher-id/usher/session"
 	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/users"
 	"github.com/usher-id/usher/web"
@@ -38,13 +38,13 @@ func userService(cfg config.Config, db storage.Storage) *users.Service {
 // into the /dev/mail mailbox. With accounts.geoip_database the pages show
 // roughly where each address is; the database closes when ctx ends (a
 // lookup after that finds nothing).
-func accountPages(ctx context.Context, cfg config.Config, db storage.Storage, km *keys.Manager, us *users.Service, op *provider.Provider, log *slog.Logger) (*web.Handler, error) {
+func accountPages(ctx context.Context, cfg config.Config, db storage.Storage, km *keys.Manager, us *users.Service, sessions *session.Manager, log *slog.Logger) (*web.Handler, error) {
 	codeKey, err := km.Secret(ctx, codeKeyName, 32)
 	if err != nil {
 		return nil, err
 	}
 	opts := web.Options{
-		Issuer: cfg.Issuer, Store: db, Users: us, Provider: op, CodeKey: codeKey, Log: log,
+		Issuer: cfg.Issuer, Store: db, Users: us, Sessions: sessions, CodeKey: codeKey, Log: log,
 		Brand: web.Brand{ProductName: cfg.Branding.ProductName, LogoURL: cfg.Branding.LogoURL, PrimaryColor: cfg.Branding.PrimaryColor,
 			SupportEmail: cfg.Branding.SupportEmail, TermsURL: cfg.Branding.TermsURL, PrivacyURL: cfg.Branding.PrivacyURL},
 		SignUp: cfg.Accounts.SignUp, RequireName: cfg.Accounts.RequireName, RequireUsername: cfg.Accounts.RequireUsername,
@@ -82,4 +82,20 @@ func accountPages(ctx context.Context, cfg config.Config, db storage.Storage, km
 		opts.Locate = geo.Locate
 	}
 	return web.New(opts)
+}
+
+// sessionKeyName names the instance secret that keys CSRF tokens and
+// browser bindings; every replica reads the same one.
+const sessionKeyName = "session.key"
+
+// browserSessions builds the browser side: sessions with their lifetimes,
+// cookies, CSRF, client addresses and sign-in flows.
+func browserSessions(ctx context.Context, cfg config.Config, db storage.Storage, km *keys.Manager, log *slog.Logger) (*session.Manager, error) {
+	key, err := km.Secret(ctx, sessionKeyName, 32)
+	if err != nil {
+		return nil, err
+	}
+	proxies, _ := cfg.TrustedProxyPrefixes() // validated with the configuration
+	return session.New(session.Options{Issuer: cfg.Issuer, Store: db, Key: key, Log: log, TrustedProxies: proxies,
+		IdleTimeout: cfg.Sessions.IdleTimeout.Std(), MaxLifetime: cfg.Sessions.MaxLifetime.Std()})
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/usher-id/usher/keys"
 	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/storage"
-	"github.com/usher-id/usher/web"
 )
 
 func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
@@ -75,25 +74,30 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	if synced != (clients.SyncResult{}) {
 		log.Info("synced clients from the configuration file", "created", synced.Created, "updated", synced.Updated, "deleted", synced.Deleted)
 	}
-	proxies, _ := cfg.TrustedProxyPrefixes() // validated with the configuration
 	us := userService(cfg, db)
+	sessions, err := browserSessions(ctx, cfg, db, km, log)
+	if err != nil {
+		return err
+	}
+	pages, err := accountPages(ctx, cfg, db, km, us, sessions, log)
+	if err != nil {
+		return err
+	}
 	op, err := provider.New(ctx, provider.Options{
-		Issuer:     cfg.Issuer,
-		Store:      db,
-		Keys:       km,
-		Clients:    cs,
-		Users:      us,
-		Log:        log,
-		SignInPage: web.PathSignIn,
+		Issuer:      cfg.Issuer,
+		Store:       db,
+		Keys:        km,
+		Clients:     cs,
+		Sessions:    sessions,
+		Interaction: pages,
+		Log:         log,
 
-		SessionIdle:       cfg.Sessions.IdleTimeout.Std(),
-		SessionMax:        cfg.Sessions.MaxLifetime.Std(),
 		RefreshReuseGrace: noneIfZero(cfg.Tokens.RefreshReuseGrace.Std()),
-		TrustedProxies:    proxies,
 	})
 	if err != nil {
 		return err
 	}
+	pages.UseProvider(op)
 
 	if c, u, err := syncTemplates(ctx, cfg.Templates, &provider.Templates{Store: db, Keys: km, Provider: op}); err != nil {
 		return err
@@ -104,10 +108,6 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		return err
 	} else if c+u > 0 {
 		log.Info("synced connections from the configuration file", "created", c, "updated", u)
-	}
-	pages, err := accountPages(ctx, cfg, db, km, us, op, log)
-	if err != nil {
-		return err
 	}
 	mux := http.NewServeMux()
 	health.Routes(mux, db, log)

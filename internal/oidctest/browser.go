@@ -38,9 +38,8 @@ func NewBrowser(t testing.TB, issuer string) *Browser {
 }
 
 var (
-	csrfField    = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	authReqField = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
-	arField      = regexp.MustCompile(`name="ar" value="([^"]+)"`)
+	csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	flowField = regexp.MustCompile(`name="flow" value="([^"]+)"`)
 )
 
 // Authorize opens authURL and, when Usher shows the sign-in form, signs
@@ -67,55 +66,21 @@ func (b *Browser) Authorize(authURL, email, password string) *url.URL {
 	return loc
 }
 
-// SignIn submits the sign-in form found in page and returns the answer.
+// SignIn signs in on the hosted sign-in page found in page, with the
+// address first, then the password, and returns the answer.
 func (b *Browser) SignIn(page []byte, email, password string) (*http.Response, []byte) {
 	b.t.Helper()
 	csrf := csrfField.FindSubmatch(page)
-	if ar := arField.FindSubmatch(page); csrf != nil && ar != nil {
-		return b.signInHosted(string(csrf[1]), string(ar[1]), email, password)
-	}
-	id := authReqField.FindSubmatch(page)
-	if csrf == nil || id == nil {
+	flow := flowField.FindSubmatch(page)
+	if csrf == nil || flow == nil {
 		b.t.Fatalf("no sign-in form in %s", page)
 	}
-	resp, err := b.Client.PostForm(b.issuer+"/login", url.Values{
-		"csrf": {string(csrf[1])}, "authRequestID": {string(id[1])}, "email": {email}, "password": {password}})
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, body
-}
-
-// Decide answers the consent page found in page with "allow" or "deny"
-// and returns where Usher sent the browser.
-func (b *Browser) Decide(page []byte, decision string) *http.Response {
-	b.t.Helper()
-	csrf := csrfField.FindSubmatch(page)
-	id := authReqField.FindSubmatch(page)
-	if csrf == nil || id == nil || !strings.Contains(string(page), `action="/consent"`) {
-		b.t.Fatalf("no consent form in %s", page)
-	}
-	resp, err := b.Client.PostForm(b.issuer+"/consent", url.Values{
-		"csrf": {string(csrf[1])}, "authRequestID": {string(id[1])}, "decision": {decision}})
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp
-}
-
-// signInHosted signs in on the hosted pages: the email first, then the
-// password.
-func (b *Browser) signInHosted(csrf, ar, email, password string) (*http.Response, []byte) {
-	b.t.Helper()
 	for _, step := range []struct {
 		path string
 		form url.Values
 	}{
-		{"/sign-in", url.Values{"csrf": {csrf}, "ar": {ar}, "email": {email}}},
-		{"/sign-in/password", url.Values{"csrf": {csrf}, "ar": {ar}, "email": {email}, "password": {password}}},
+		{"/sign-in", url.Values{"csrf": {string(csrf[1])}, "flow": {string(flow[1])}, "email": {email}}},
+		{"/sign-in/password", url.Values{"csrf": {string(csrf[1])}, "flow": {string(flow[1])}, "password": {password}}},
 	} {
 		resp, err := b.Client.PostForm(b.issuer+step.path, step.form)
 		if err != nil {
@@ -128,4 +93,22 @@ func (b *Browser) signInHosted(csrf, ar, email, password string) (*http.Response
 		}
 	}
 	panic("unreachable")
+}
+
+// Decide answers the consent page found in page with "allow" or "deny"
+// and returns where Usher sent the browser.
+func (b *Browser) Decide(page []byte, decision string) *http.Response {
+	b.t.Helper()
+	csrf := csrfField.FindSubmatch(page)
+	flow := flowField.FindSubmatch(page)
+	if csrf == nil || flow == nil || !strings.Contains(string(page), `action="/consent"`) {
+		b.t.Fatalf("no consent form in %s", page)
+	}
+	resp, err := b.Client.PostForm(b.issuer+"/consent", url.Values{
+		"csrf": {string(csrf[1])}, "flow": {string(flow[1])}, "decision": {decision}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
 }

@@ -1,7 +1,8 @@
 // Package ushertest starts a whole Usher for tests and benchmarks: real
 // storage (SQLite in a temporary folder unless given one), signing keys,
-// clients, users and the OpenID Connect provider behind an httptest
-// server, with a clock the test can move forward.
+// clients, users, browser sessions, the hosted pages and the OpenID Connect
+// provider behind an httptest server, with a clock the test can move
+// forward.
 package ushertest
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/usher-id/usher/keys"
 	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/provider"
+	"github.com/usher-id/usher/session"
 	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/storage/sqlite"
 	"github.com/usher-id/usher/users"
@@ -32,14 +34,13 @@ type Options struct {
 	Store  storage.Storage // nil for a new SQLite database
 	Issuer string          // "" for the test server's URL
 	Keys   keys.Options
-	// Mail, when set, mounts the hosted account pages, which send their
-	// emails through it, and makes them the provider's sign-in page.
+	// Mail is where the hosted pages send their emails; nil for an
+	// in-memory mailbox, served at /dev/mail as in development.
 	Mail mail.Sender
 	// Pages adjusts the pages' options before they start.
 	Pages func(*web.Options)
-	// TrustedProxies are the provider's trusted load balancers: a test
-	// that trusts 127.0.0.1/32 can name the client address with
-	// X-Forwarded-For.
+	// TrustedProxies are the trusted load balancers: a test that trusts
+	// 127.0.0.1/32 can name the client address with X-Forwarded-For.
 	TrustedProxies []netip.Prefix
 }
 
@@ -52,7 +53,9 @@ type Usher struct {
 	Clients  *clients.Service
 	Users    *users.Service
 	Keys     *keys.Manager
-	Pages    *web.Handler // nil unless Options.Mail was set
+	Sessions *session.Manager
+	Pages    *web.Handler
+	Mailbox  *mail.Mailbox // the mailbox, when Options.Mail was nil
 }
 
 // FastHashes are argon2id settings cheap enough for tests.
@@ -97,26 +100,27 @@ func Start(tb testing.TB, opts Options) *Usher {
 		issuer = srv.URL
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	po := provider.Options{Issuer: issuer, Store: store, Keys: km, Clients: u.Clients, Users: u.Users, Log: log, Now: u.Clock.Now,
-		TrustedProxies: opts.TrustedProxies}
-	if opts.Mail != nil {
-		po.SignInPage = web.PathSignIn
-	}
-	u.Provider, err = provider.New(ctx, po)
+	sessionKey, err := km.Secret(ctx, "session.key", 32)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if opts.Mail == nil {
-		srv.Config.Handler = u.Provider
-		return u
+	u.Sessions, err = session.New(session.Options{Issuer: issuer, Store: store, Key: sessionKey, Now: u.Clock.Now, Log: log,
+		TrustedProxies: opts.TrustedProxies})
+	if err != nil {
+		tb.Fatal(err)
 	}
 	codeKey, err := km.Secret(ctx, "web.code_hmac_key", 32)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	wo := web.Options{Issuer: issuer, Store: store, Users: u.Users, Provider: u.Provider, Mail: opts.Mail, CodeKey: codeKey, SealToken: km.Seal,
+	sender := opts.Mail
+	if sender == nil {
+		u.Mailbox = mail.NewMailbox(log)
+		sender = u.Mailbox
+	}
+	wo := web.Options{Issuer: issuer, Store: store, Users: u.Users, Sessions: u.Sessions, Mail: sender, CodeKey: codeKey, SealToken: km.Seal,
 		Brand: web.Brand{ProductName: "Usher", PrimaryColor: "#4f46e5"}, SignUp: true, Now: u.Clock.Now, Log: log}
-	if box, ok := opts.Mail.(*mail.Mailbox); ok {
+	if box, ok := sender.(*mail.Mailbox); ok {
 		wo.Mailbox = box // served at /dev/mail, as in development
 	}
 	if opts.Pages != nil {
@@ -126,6 +130,12 @@ func Start(tb testing.TB, opts Options) *Usher {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	u.Provider, err = provider.New(ctx, provider.Options{Issuer: issuer, Store: store, Keys: km, Clients: u.Clients,
+		Sessions: u.Sessions, Interaction: u.Pages, Log: log, Now: u.Clock.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.Pages.UseProvider(u.Provider)
 	mux := http.NewServeMux()
 	u.Pages.Routes(mux)
 	mux.Handle("/", u.Provider)

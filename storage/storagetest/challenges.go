@@ -58,7 +58,7 @@ func sameChallenge(t testing.TB, got, want *storage.EmailChallenge) {
 	eq(t, "Email", got.Email, want.Email)
 	sameBytes(t, "CodeHash", got.CodeHash, want.CodeHash)
 	sameBytes(t, "LinkHash", got.LinkHash, want.LinkHash)
-	eq(t, "AuthRequestID", got.AuthRequestID, want.AuthRequestID)
+	eq(t, "FlowID", got.FlowID, want.FlowID)
 	sameBytes(t, "BrowserHash", got.BrowserHash, want.BrowserHash)
 	eq(t, "IPAddress", got.IPAddress, want.IPAddress)
 	eq(t, "UserAgent", got.UserAgent, want.UserAgent)
@@ -80,7 +80,7 @@ func challengeRoundTrip(t *testing.T, s storage.Storage) {
 	u := createUser(t, s)
 	fine := time.Date(2031, 7, 8, 9, 10, 11, 123456789, odd)
 	c := createChallenge(t, s, u, storage.ChallengeSignIn, func(c *storage.EmailChallenge) {
-		c.AuthRequestID = storage.NewID(storage.PrefixAuthRequest)
+		c.FlowID = storage.NewID(storage.PrefixSignInFlow)
 		c.BrowserHash = randomBytes(32)
 		c.IPAddress = "2001:db8::17"
 		c.UserAgent = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5)"

@@ -594,7 +594,7 @@ func sameUpstreamLogin(t testing.TB, got, want *storage.UpstreamLogin) {
 	sameBytes(t, "BrowserHash", got.BrowserHash, want.BrowserHash)
 	eq(t, "PKCEVerifier", got.PKCEVerifier, want.PKCEVerifier)
 	eq(t, "Nonce", got.Nonce, want.Nonce)
-	eq(t, "AuthRequestID", got.AuthRequestID, want.AuthRequestID)
+	eq(t, "FlowID", got.FlowID, want.FlowID)
 	eq(t, "LinkUserID", got.LinkUserID, want.LinkUserID)
 	sameTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	sameTime(t, "ExpiresAt", got.ExpiresAt, want.ExpiresAt)
@@ -607,7 +607,7 @@ func upstreamLoginUseOnce(t *testing.T, s storage.Storage) {
 	fine := time.Date(2031, 7, 8, 9, 10, 11, 123456789, odd)
 	l := createUpstreamLogin(t, s, c.ID, func(l *storage.UpstreamLogin) {
 		l.StateHash = append([]byte{0}, sealed...)
-		l.AuthRequestID = storage.NewID(storage.PrefixAuthRequest)
+		l.FlowID = storage.NewID(storage.PrefixSignInFlow)
 		l.LinkUserID = u.ID
 		l.CreatedAt, l.ExpiresAt = fine, fine.Add(upstreamLoginTTL)
 	})

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Open) {
 		{"Emails", testEmails},
 		{"Times", testTimes},
 		{"Sessions", testSessions},
+		{"SignInFlows", testSignInFlows},
 		{"Clients", testClients},
 		{"AuthRequests", testAuthRequests},
 		{"RefreshTokens", testRefreshTokens},

@@ -9,12 +9,12 @@ import (
 	"github.com/usher-id/usher/storage"
 )
 
-const challengeColumns = `id, purpose, user_id, email_id, email, code_hash, link_hash, auth_request_id,
+const challengeColumns = `id, purpose, user_id, email_id, email, code_hash, link_hash, flow_id,
 	browser_hash, ip_address, user_agent, attempts, created_at, expires_at, used_at`
 
 func scanChallenge(r Row) (*storage.EmailChallenge, error) {
 	c := new(storage.EmailChallenge)
-	err := r.Scan(&c.ID, &c.Purpose, &c.UserID, &c.EmailID, &c.Email, &c.CodeHash, &c.LinkHash, &c.AuthRequestID,
+	err := r.Scan(&c.ID, &c.Purpose, &c.UserID, &c.EmailID, &c.Email, &c.CodeHash, &c.LinkHash, &c.FlowID,
 		&c.BrowserHash, &c.IPAddress, &c.UserAgent, &c.Attempts, tm(&c.CreatedAt), tm(&c.ExpiresAt), tm(&c.UsedAt))
 	return c, err
 }
@@ -51,7 +51,7 @@ func (s *Store) CreateEmailChallenge(ctx context.Context, c *storage.EmailChalle
 			n, err := tx.exec(ctx, `INSERT INTO email_challenges (`+challengeColumns+`)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 				ON CONFLICT (user_id, purpose) WHERE used_at IS NULL DO NOTHING`,
-				c.ID, c.Purpose, c.UserID, c.EmailID, c.Email, c.CodeHash, c.LinkHash, c.AuthRequestID,
+				c.ID, c.Purpose, c.UserID, c.EmailID, c.Email, c.CodeHash, c.LinkHash, c.FlowID,
 				c.BrowserHash, c.IPAddress, c.UserAgent, c.Attempts, tx.t(c.CreatedAt), tx.t(c.ExpiresAt), tx.t(c.UsedAt))
 			if err != nil || n == 1 {
 				return err

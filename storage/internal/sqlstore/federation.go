@@ -195,12 +195,12 @@ func (s *Store) DeleteExternalIdentity(ctx context.Context, id string) error {
 
 // ---- upstream logins ----
 
-const upstreamLoginColumns = `id, state_hash, connection_id, browser_hash, pkce_verifier, nonce, auth_request_id,
+const upstreamLoginColumns = `id, state_hash, connection_id, browser_hash, pkce_verifier, nonce, flow_id,
 	link_user_id, created_at, expires_at, used_at`
 
 func scanUpstreamLogin(r Row) (*storage.UpstreamLogin, error) {
 	l := new(storage.UpstreamLogin)
-	err := r.Scan(&l.ID, &l.StateHash, &l.ConnectionID, blob(&l.BrowserHash), &l.PKCEVerifier, &l.Nonce, &l.AuthRequestID,
+	err := r.Scan(&l.ID, &l.StateHash, &l.ConnectionID, blob(&l.BrowserHash), &l.PKCEVerifier, &l.Nonce, &l.FlowID,
 		&l.LinkUserID, tm(&l.CreatedAt), tm(&l.ExpiresAt), tm(&l.UsedAt))
 	return l, err
 }
@@ -220,7 +220,7 @@ func (s *Store) CreateUpstreamLogin(ctx context.Context, l *storage.UpstreamLogi
 	}
 	_, err := s.exec(ctx, `INSERT INTO upstream_logins (`+upstreamLoginColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		l.ID, l.StateHash, l.ConnectionID, blobArg(l.BrowserHash), l.PKCEVerifier, l.Nonce, l.AuthRequestID,
+		l.ID, l.StateHash, l.ConnectionID, blobArg(l.BrowserHash), l.PKCEVerifier, l.Nonce, l.FlowID,
 		l.LinkUserID, s.t(l.CreatedAt), s.t(l.ExpiresAt), s.t(l.UsedAt))
 	return err
 }

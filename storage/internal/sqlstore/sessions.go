@@ -51,6 +51,11 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastActive, expires
 	return s.execOne(ctx, `UPDATE sessions SET last_active_at = $2, expires_at = $3 WHERE id = $1`, id, s.t(lastActive), s.t(expiresAt))
 }
 
+// RotateSessionToken implements storage.Sessions.
+func (s *Store) RotateSessionToken(ctx context.Context, id string, tokenHash []byte) error {
+	return s.execOne(ctx, `UPDATE sessions SET token_hash = $2 WHERE id = $1 AND revoked_at IS NULL`, id, tokenHash)
+}
+
 // RevokeSession implements storage.Sessions. Revoking twice keeps the first
 // time.
 func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) error {

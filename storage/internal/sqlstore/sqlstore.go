@@ -148,6 +148,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (storage.Clean
 	if c.UpstreamLogins, err = s.exec(ctx, `DELETE FROM upstream_logins WHERE expires_at <= $1`, at); err != nil {
 		return c, err
 	}
+	if c.SignInFlows, err = s.exec(ctx, `DELETE FROM sign_in_flows WHERE expires_at <= $1`, at); err != nil {
+		return c, err
+	}
 	if c.Sessions, err = s.exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, at); err != nil {
 		return c, err
 	}

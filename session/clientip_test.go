@@ -1,4 +1,4 @@
-package provider
+package session
 
 import (
 	"net/http/httptest"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestClientIP(t *testing.T) {
-	p := &Provider{opts: Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
+	m := &Manager{opts: Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
 	tests := []struct {
 		name, peer, forwarded, want string
 	}{
@@ -25,8 +25,23 @@ func TestClientIP(t *testing.T) {
 		if tt.forwarded != "" {
 			r.Header.Set("X-Forwarded-For", tt.forwarded)
 		}
-		if got := p.clientIP(r); got != tt.want {
+		if got := m.ClientIP(r); got != tt.want {
 			t.Errorf("%s: clientIP = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestAddressKey(t *testing.T) {
+	for ip, want := range map[string]string{
+		"203.0.113.5":               "203.0.113.5",
+		"::ffff:203.0.113.5":        "203.0.113.5",
+		"2001:db8:1:2:3:4:5:6":      "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:ffff::1": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":           "2001:db8:1:3::/64",
+		"not-an-ip":                 "not-an-ip",
+	} {
+		if got := AddressKey(ip); got != want {
+			t.Errorf("AddressKey(%q) = %q, want %q", ip, got, want)
 		}
 	}
 }
