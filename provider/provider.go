@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-		"net/url"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -59,7 +59,7 @@ type Options struct {
 	// Interaction takes browsers through signing in (package web).
 	Interaction Interaction
 	Log         *slog.Logger
-	Now     func() time.Time
+	Now         func() time.Time
 
 	LoginTimeout      time.Duration // 30m: how long a user may take to sign in
 	CodeLifetime      time.Duration // 60s
