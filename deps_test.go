@@ -26,7 +26,7 @@ var allowed = map[string][]string{
 	"clients":                   {"storage"},
 	"claims":                    {"storage"},
 	"federation":                {"storage", "users"},
-	"provider":                  {"storage", "keys", "claims"},
+	"provider":                  {"storage", "keys", "claims", "internal/httpx"},
 	"mail":                      nil,
 	"web":                       {"storage", "users", "provider", "mail", "federation"},
 	"internal/httpx":            nil,

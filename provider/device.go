@@ -43,7 +43,7 @@ var _ op.DeviceAuthorizationStorage = (*opStorage)(nil)
 // device_code grant at the token endpoint (other grants pass on to next),
 // and the user-code page.
 func (p *Provider) deviceRoutes(mux *http.ServeMux, interceptor *op.IssuerInterceptor) {
-	mux.Handle(p.op.DeviceAuthorizationEndpoint().Relative(), noStore(interceptor.HandlerFunc(p.deviceAuthorization)))
+	mux.Handle(p.op.DeviceAuthorizationEndpoint().Relative(), noStore(interceptor.Handler(p.clientGuard(atDeviceAuthorization, http.HandlerFunc(p.deviceAuthorization)))))
 	mux.Handle("GET "+devicePath, interceptor.HandlerFunc(p.devicePage))
 	mux.Handle("POST "+devicePath, interceptor.HandlerFunc(p.deviceSubmit))
 }
@@ -497,7 +497,7 @@ func (p *Provider) guessFailed(ctx context.Context, now time.Time, keys ...strin
 }
 
 func (p *Provider) guessKeys(r *http.Request, sess *storage.Session) []string {
-	keys := []string{"ip:" + p.clientIP(r)}
+	keys := []string{"ip:" + p.addressKey(r)}
 	if sess != nil {
 		keys = append(keys, "session:"+sess.ID)
 	}

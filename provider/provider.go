@@ -4,6 +4,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,6 +77,11 @@ type Options struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For is
 	// believed when limits are counted per address.
 	TrustedProxies []netip.Prefix
+	// Failed client authentications and unknown refresh tokens allowed
+	// per client address (100) and per client (1000) in each window (5m).
+	TokenFailuresPerAddress int
+	TokenFailuresPerClient  int
+	TokenFailureWindow      time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -95,6 +101,9 @@ func (o *Options) setDefaults() {
 	def(&o.SessionIdle, 7*24*time.Hour)
 	def(&o.SessionMax, 30*24*time.Hour)
 	def(&o.ClientCacheTTL, 5*time.Second)
+	def(&o.TokenFailureWindow, defaultTokenFailureWindow)
+	o.TokenFailuresPerAddress = cmp.Or(max(o.TokenFailuresPerAddress, 0), defaultTokenFailuresPerAddr)
+	o.TokenFailuresPerClient = cmp.Or(max(o.TokenFailuresPerClient, 0), defaultTokenFailuresPerClient)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -190,7 +199,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	mux := http.NewServeMux()
 	p.routes(mux, discovery)
-	p.handler = mux
+	p.handler = settleLibraryLogs(mux)
 	return p, nil
 }
 

@@ -41,6 +41,8 @@ type Options struct {
 	// that trusts 127.0.0.1/32 can name the client address with
 	// X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// Provider adjusts the provider's options before it starts.
+	Provider func(*provider.Options)
 }
 
 // Usher is a running instance.
@@ -101,6 +103,9 @@ func Start(tb testing.TB, opts Options) *Usher {
 		TrustedProxies: opts.TrustedProxies}
 	if opts.Mail != nil {
 		po.SignInPage = web.PathSignIn
+	}
+	if opts.Provider != nil {
+		opts.Provider(&po)
 	}
 	u.Provider, err = provider.New(ctx, po)
 	if err != nil {
