@@ -42,6 +42,10 @@ type Config struct {
 	// in front of Usher; their X-Forwarded-For names the client address
 	// that per-address limits count. Empty: the peer address counts.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// HSTSMaxAge is how long browsers are told to reach Usher over https
+	// only (Strict-Transport-Security), sent when the issuer is https.
+	// 0 sends nothing.
+	HSTSMaxAge Duration `yaml:"hsts_max_age"`
 	// MasterKey encrypts private signing keys and other secrets at rest:
 	// 32 random bytes as base64 or hex. MasterKeyPrevious opens what was
 	// sealed before a master-key rotation, until `usher keys rewrap`.
@@ -240,6 +244,7 @@ func Default() Config {
 		Mode:            "auto",
 		Listen:          "localhost:8080",
 		ShutdownTimeout: Duration(15 * time.Second),
+		HSTSMaxAge:      Duration(365 * 24 * time.Hour),
 		Database: Database{
 			URL:            "usher.db",
 			MaxConns:       10,
@@ -510,6 +515,10 @@ func (c Config) Validate() error {
 		p.add("%s: %q is not host:port, like localhost:8080 or :8080", label("listen"), c.Listen)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		p.add("%s: port %q in %q is not a number from 0 to 65535", label("listen"), port, c.Listen)
+	}
+
+	if d := c.HSTSMaxAge.Std(); d < 0 || d > 2*365*24*time.Hour || d%time.Second != 0 {
+		p.add("%s: %s is not whole seconds from 0s (off) to 730d", label("hsts_max_age"), c.HSTSMaxAge)
 	}
 
 	if t := c.ShutdownTimeout.Std(); t <= 0 || t > 10*time.Minute {

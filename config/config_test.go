@@ -298,6 +298,11 @@ func TestValidateOther(t *testing.T) {
 		{"timeout negative", func(c *Config) { c.ShutdownTimeout = Duration(-time.Second) }, "shutdown_timeout"},
 		{"timeout max", func(c *Config) { c.ShutdownTimeout = Duration(10 * time.Minute) }, ""},
 		{"timeout too long", func(c *Config) { c.ShutdownTimeout = Duration(11 * time.Minute) }, "and 10m"},
+		{"hsts off", func(c *Config) { c.HSTSMaxAge = 0 }, ""},
+		{"hsts two years", func(c *Config) { c.HSTSMaxAge = Duration(730 * 24 * time.Hour) }, ""},
+		{"hsts negative", func(c *Config) { c.HSTSMaxAge = Duration(-time.Second) }, "hsts_max_age (USHER_HSTS_MAX_AGE)"},
+		{"hsts too long", func(c *Config) { c.HSTSMaxAge = Duration(731 * 24 * time.Hour) }, "hsts_max_age"},
+		{"hsts fraction", func(c *Config) { c.HSTSMaxAge = Duration(1500 * time.Millisecond) }, "whole seconds"},
 		{"max_conns 0", func(c *Config) { c.Database.MaxConns = 0 }, "database.max_conns (USHER_DATABASE_MAX_CONNS): 0 is not from 1 to 1000"},
 		{"max_conns 1000", func(c *Config) { c.Database.MaxConns = 1000 }, ""},
 		{"max_conns 1001", func(c *Config) { c.Database.MaxConns = 1001 }, "1001 is not from 1 to 1000"},
@@ -425,7 +430,7 @@ func TestSettings(t *testing.T) {
 		keys = append(keys, s.Key)
 	}
 	wantKeys := []string{
-		"issuer", "mode", "listen", "shutdown_timeout", "trusted_proxies", "master_key", "master_key_previous",
+		"issuer", "mode", "listen", "shutdown_timeout", "trusted_proxies", "hsts_max_age", "master_key", "master_key_previous",
 		"database.url", "database.max_conns", "database.migrate_on_start",
 		"keys.algorithms", "keys.rotation_period", "keys.jwks_max_age", "keys.refresh_interval", "keys.max_token_lifetime",
 		"sessions.idle_timeout", "sessions.max_lifetime", "tokens.refresh_reuse_grace",
@@ -446,6 +451,7 @@ func TestSettings(t *testing.T) {
 		"database.max_conns":        {"database.max_conns", "USHER_DATABASE_MAX_CONNS", "10", "int"},
 		"database.migrate_on_start": {"database.migrate_on_start", "USHER_DATABASE_MIGRATE_ON_START", "true", "bool"},
 		"shutdown_timeout":          {"shutdown_timeout", "USHER_SHUTDOWN_TIMEOUT", "15s", "duration"},
+		"hsts_max_age":              {"hsts_max_age", "USHER_HSTS_MAX_AGE", "365d", "duration"},
 	} {
 		if got := byKey[key]; got != want {
 			t.Errorf("Settings()[%s] = %+v, want %+v", key, got, want)

@@ -43,7 +43,7 @@ var _ op.DeviceAuthorizationStorage = (*opStorage)(nil)
 // DevicePath) is one of the hosted pages, which use FindDevice and
 // AnswerDevice.
 func (p *Provider) deviceRoutes(mux *http.ServeMux, interceptor *op.IssuerInterceptor) {
-	mux.Handle(p.op.DeviceAuthorizationEndpoint().Relative(), noStore(interceptor.HandlerFunc(p.deviceAuthorization)))
+	mux.Handle(p.op.DeviceAuthorizationEndpoint().Relative(), noStore(interceptor.Handler(p.clientGuard(atDeviceAuthorization, http.HandlerFunc(p.deviceAuthorization)))))
 }
 
 // deviceEnabled reports whether the grant is configured; discovery

@@ -104,6 +104,13 @@ func TestPostgresProvider(t *testing.T) {
 		{"MintEndpointAndCustomKeys", TestMintEndpointAndCustomKeys},
 		{"SessionClaims", TestSessionClaims},
 		{"ClientTokensWithoutRecords", TestClientTokensWithoutRecords},
+		{"CredentialsOnlyInPostBody", TestCredentialsOnlyInPostBody},
+		{"WrongBasicSecretGetsChallenge", TestWrongBasicSecretGetsChallenge},
+		{"ClientAuthenticatedBeforeCode", TestClientAuthenticatedBeforeCode},
+		{"ClientFailuresRateLimited", TestClientFailuresRateLimited},
+		{"ClientMistakesAreNotErrors", TestClientMistakesAreNotErrors},
+		{"FormPostPageProtected", TestFormPostPageProtected},
+		{"RequestURIRefused", TestRequestURIRefused},
 	} {
 		t.Run(tc.name, tc.fn)
 	}

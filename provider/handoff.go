@@ -47,6 +47,9 @@ const (
 	RequestOver Problem = iota
 	// OtherBrowser: the request was started in another browser (403).
 	OtherBrowser
+	// RequestURIUnsupported: the request names a request_uri, and its
+	// redirect URI is not one to send the error to (400).
+	RequestURIUnsupported
 )
 
 // Request is an authorization request waiting for a person, as the

@@ -4,6 +4,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,6 +66,11 @@ type Options struct {
 	CodeLifetime      time.Duration // 60s
 	RefreshReuseGrace time.Duration // 5s: concurrent refreshes of one token both succeed; negative for none
 	ClientCacheTTL    time.Duration // 5s: how stale a replica's view of a client may be
+	// Failed client authentications and unknown refresh tokens allowed
+	// per client address (100) and per client (1000) in each window (5m).
+	TokenFailuresPerAddress int
+	TokenFailuresPerClient  int
+	TokenFailureWindow      time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -82,6 +88,9 @@ func (o *Options) setDefaults() {
 		o.RefreshReuseGrace = 0
 	}
 	def(&o.ClientCacheTTL, 5*time.Second)
+	def(&o.TokenFailureWindow, defaultTokenFailureWindow)
+	o.TokenFailuresPerAddress = cmp.Or(max(o.TokenFailuresPerAddress, 0), defaultTokenFailuresPerAddr)
+	o.TokenFailuresPerClient = cmp.Or(max(o.TokenFailuresPerClient, 0), defaultTokenFailuresPerClient)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -177,7 +186,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	mux := http.NewServeMux()
 	p.routes(mux, discovery)
-	p.handler = mux
+	p.handler = settleLibraryLogs(mux)
 	return p, nil
 }
 

@@ -295,6 +295,7 @@ func (s *opStorage) revokeFamily(ctx context.Context, t *storage.RefreshToken, w
 func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
 	t, err := s.p.opts.Store.GetRefreshTokenByHash(ctx, hashToken(token))
 	if errors.Is(err, storage.ErrNotFound) {
+		noteUnknownRefreshToken(ctx) // guessing refresh tokens is rate limited
 		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token is invalid")
 	}
 	if err != nil {

@@ -47,18 +47,19 @@ func (m *Manager) trusted(addr string) bool {
 	return false
 }
 
-// AddressKey is the key that limits counted per address use for ip: an
-// IPv4 address itself, an IPv6 address's /64, since one subscriber
-// commonly holds a whole /64 and could otherwise spread guesses over it.
+// AddressKey is the part of a client address that per-address limits
+// count. An IPv4 address counts alone; an IPv6 address counts by its /64,
+// since one subscriber is routinely given a whole /64 and could otherwise
+// draw a fresh budget for every request. What is not an address (an
+// unparseable forwarded header) is returned as it is.
 func AddressKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
+	a, err := netip.ParseAddr(strings.TrimSpace(ip))
 	if err != nil {
 		return ip
 	}
-	a = a.Unmap()
+	a = a.WithZone("").Unmap()
 	if a.Is4() {
 		return a.String()
 	}
-	p, _ := a.Prefix(64)
-	return p.String()
+	return netip.PrefixFrom(a, 64).Masked().String()
 }

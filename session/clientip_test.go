@@ -44,4 +44,7 @@ func TestAddressKey(t *testing.T) {
 			t.Errorf("AddressKey(%q) = %q, want %q", ip, got, want)
 		}
 	}
+	if AddressKey("2001:db8:1:2::1") == AddressKey("2001:db8:1:3::1") {
+		t.Error("two /64s share a key")
+	}
 }

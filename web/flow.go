@@ -317,6 +317,8 @@ func (h *Handler) Problem(w http.ResponseWriter, r *http.Request, p provider.Pro
 	switch p {
 	case provider.OtherBrowser:
 		h.fail(w, r, failure(http.StatusForbidden, t("flow.elsewhere")))
+	case provider.RequestURIUnsupported:
+		h.fail(w, r, failure(http.StatusBadRequest, t("flow.request_uri")))
 	default:
 		h.fail(w, r, failure(http.StatusBadRequest, t("flow.request_over")))
 	}

@@ -179,6 +179,7 @@ var en = map[string]string{
 	"flow.over":          "This sign-in has expired or is already finished. Start again.",
 	"flow.elsewhere":     "This sign-in was started in another browser. Go back to the application and start again here.",
 	"flow.out_of_step":   "This page does not belong to the step your sign-in is at. Go back and continue where you were.",
+	"flow.request_uri":   "This sign-in request cannot be completed: request_uri is not supported. Go back to the application and try again.",
 	"flow.request_over":  "This sign-in request is unknown or has expired. Go back to the application and try again.",
 	"consent.signed_out": "You are not signed in any more. Go back to the application and try again.",
 

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/usher-id/usher/clients"
 	"github.com/usher-id/usher/config"
 	"github.com/usher-id/usher/internal/health"
+	"github.com/usher-id/usher/internal/httpx"
 	"github.com/usher-id/usher/keys"
 	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/storage"
@@ -34,8 +36,9 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	// zitadel/oidc logs through the default logger.
-	slog.SetDefault(log)
+	// zitadel/oidc logs through the default logger; the provider's
+	// wrapper keeps clients' mistakes out of the error log.
+	slog.SetDefault(slog.New(provider.LibraryLogHandler(log.Handler())))
 
 	db, err := openStorage(ctx, cfg, cfg.Database.MigrateOnStart)
 	if err != nil {
@@ -122,8 +125,12 @@ func serveCommand(ctx context.Context, args, environ []string, stdout, stderr io
 	// refused start leaves nothing running behind it.
 	go km.Run(ctx)
 	go cleanExpired(ctx, db, 10*time.Minute, log)
+	var handler http.Handler = mux
+	if strings.HasPrefix(cfg.Issuer, "https://") {
+		handler = httpx.HSTS(cfg.HSTSMaxAge.Std(), mux)
+	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

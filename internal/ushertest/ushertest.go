@@ -42,6 +42,8 @@ type Options struct {
 	// TrustedProxies are the trusted load balancers: a test that trusts
 	// 127.0.0.1/32 can name the client address with X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// Provider adjusts the provider's options before it starts.
+	Provider func(*provider.Options)
 }
 
 // Usher is a running instance.
@@ -130,8 +132,12 @@ func Start(tb testing.TB, opts Options) *Usher {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	u.Provider, err = provider.New(ctx, provider.Options{Issuer: issuer, Store: store, Keys: km, Clients: u.Clients,
-		Sessions: u.Sessions, Interaction: u.Pages, Log: log, Now: u.Clock.Now})
+	po := provider.Options{Issuer: issuer, Store: store, Keys: km, Clients: u.Clients,
+		Sessions: u.Sessions, Interaction: u.Pages, Log: log, Now: u.Clock.Now}
+	if opts.Provider != nil {
+		opts.Provider(&po)
+	}
+	u.Provider, err = provider.New(ctx, po)
 	if err != nil {
 		tb.Fatal(err)
 	}
