@@ -59,6 +59,12 @@ func (c *clock) Advance(d time.Duration) time.Time {
 	return c.now
 }
 
+// Sleep is keys.Options.Wait for tests: the time passes at once.
+func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
+	c.Advance(d)
+	return ctx.Err()
+}
+
 func (c *clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -117,6 +123,7 @@ func testOptions(c *clock, algs ...string) keys.Options {
 		RefreshInterval:  30 * time.Second,
 		MaxTokenLifetime: time.Hour,
 		Now:              c.Now,
+		Wait:             c.Sleep,
 	}
 }
 

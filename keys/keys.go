@@ -7,8 +7,12 @@
 // notice) before it signs anything, so every verifier already has it; a
 // retired key stays published until every token it signed has expired.
 // Keys live in the database, so all replicas share them; each replica keeps
-// the usable ones in memory and re-reads them every RefreshInterval, so
-// signing never touches the database.
+// the usable ones in memory, so signing never touches the database. Every
+// change to the keys raises a version row that each replica reads every
+// PollInterval, so a change made anywhere is published everywhere within
+// that time; a key made current on demand (an immediate rotation, a
+// retired or revoked current key) therefore signs only once it has been
+// published for twice PollInterval, when every replica's JWKS has it.
 package keys
 
 import (
@@ -60,13 +64,21 @@ type Options struct {
 	RotationPeriod time.Duration // 90 days
 	// JWKSMaxAge is the JWKS Cache-Control max-age.
 	JWKSMaxAge time.Duration // 15m
-	// RefreshInterval bounds how stale a replica's view of the keys is.
+	// RefreshInterval is how often a replica maintains the keys: creates,
+	// promotes and deletes them as the clock says.
 	RefreshInterval time.Duration // 30s
+	// PollInterval bounds how stale a replica's view of the keys is: this
+	// often it reads one row, the keys' version, and reloads the keys when
+	// another replica or the CLI changed them.
+	PollInterval time.Duration // 1s, at most RefreshInterval
 	// MaxTokenLifetime is the longest lifetime of a token signed.
 	MaxTokenLifetime time.Duration // 24h
 	// Now is the clock; tests set it.
 	Now func() time.Time
-	Log *slog.Logger
+	// Wait pauses for d or until ctx ends: while a new key becomes known
+	// to every replica before it signs. Tests set it along with Now.
+	Wait func(ctx context.Context, d time.Duration) error
+	Log  *slog.Logger
 }
 
 func (o *Options) setDefaults() error {
@@ -87,8 +99,13 @@ func (o *Options) setDefaults() error {
 	def(&o.JWKSMaxAge, 15*time.Minute)
 	def(&o.RefreshInterval, 30*time.Second)
 	def(&o.MaxTokenLifetime, 24*time.Hour)
+	def(&o.PollInterval, time.Second)
+	o.PollInterval = min(o.PollInterval, o.RefreshInterval)
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Wait == nil {
+		o.Wait = sleep
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -102,6 +119,22 @@ const clockSkew = 5 * time.Minute
 
 // publishAhead is how long a next key is published before it may sign.
 func (o *Options) publishAhead() time.Duration { return o.JWKSMaxAge + o.RefreshInterval }
+
+// publishWait is how long a key made current on demand is published first:
+// every replica reads the keys' version every PollInterval, so after one
+// interval each has it; the second covers a slow query or reload.
+func (o *Options) publishWait() time.Duration { return 2 * o.PollInterval }
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // retention is how long a retired key stays published: a replica that has
 // not yet seen the retirement may sign with it for one more
@@ -145,8 +178,10 @@ type Manager struct {
 	opts   Options
 	snap   atomic.Pointer[snapshot]
 
-	mu     sync.Mutex      // serializes Maintain
-	opened map[string]*Key // private keys already unsealed, by kid
+	mu      sync.Mutex           // serializes Maintain, Poll and the operations
+	opened  map[string]*Key      // private keys already unsealed, by kid
+	seen    map[string]time.Time // when this manager first read each key: it was in the database by then
+	version int64                // the keys' version the snapshot was read at
 }
 
 // New loads the keys, creating the first current key of each configured
@@ -155,28 +190,69 @@ func New(ctx context.Context, store Store, sealer *Sealer, opts Options) (*Manag
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	m := &Manager{store: store, sealer: sealer, opts: opts, opened: make(map[string]*Key)}
+	m := &Manager{store: store, sealer: sealer, opts: opts, opened: make(map[string]*Key), seen: make(map[string]time.Time)}
 	if err := m.Maintain(ctx); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// Run maintains the keys every RefreshInterval until ctx ends. A failed
-// pass is logged; signing goes on with the keys already loaded.
+// Run keeps the keys up to date until ctx ends: every PollInterval it
+// reloads them if they changed (Poll), and every RefreshInterval it
+// maintains them (Maintain). A failed pass is logged; signing goes on with
+// the keys already loaded.
 func (m *Manager) Run(ctx context.Context) {
-	t := time.NewTicker(m.opts.RefreshInterval)
+	t := time.NewTicker(m.opts.PollInterval)
 	defer t.Stop()
-	for {
+	maintainEvery := max(1, int(m.opts.RefreshInterval/m.opts.PollInterval))
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if tick%maintainEvery == 0 {
 			if err := m.Maintain(ctx); err != nil && ctx.Err() == nil {
 				m.opts.Log.Error("signing key maintenance failed", "err", err)
 			}
+		} else if err := m.Poll(ctx); err != nil && ctx.Err() == nil {
+			m.opts.Log.Error("signing key reload failed", "err", err)
 		}
 	}
+}
+
+// Poll reloads the keys if they changed since this manager last read them,
+// which costs one row read when they did not. Run calls it every
+// PollInterval.
+func (m *Manager) Poll(ctx context.Context) error {
+	v, err := m.store.SigningKeysVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: read version: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v == m.version {
+		return nil
+	}
+	return m.reload(ctx)
+}
+
+// reload reads the keys and swaps them in. The version is read first: a
+// change made while listing raises it again, and the next Poll reloads.
+func (m *Manager) reload(ctx context.Context) error {
+	v, err := m.store.SigningKeysVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: read version: %w", err)
+	}
+	recs, err := m.store.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: list: %w", err)
+	}
+	if err := m.load(recs); err != nil {
+		return err
+	}
+	m.version = v
+	return nil
 }
 
 // DefaultAlgorithm is the algorithm tokens are signed with unless asked
@@ -229,6 +305,10 @@ func (m *Manager) PublicKeys() []jose.JSONWebKey { return m.snap.Load().public }
 func (m *Manager) Maintain(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	v, err := m.store.SigningKeysVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: read version: %w", err)
+	}
 	recs, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: list: %w", err)
@@ -273,11 +353,13 @@ func (m *Manager) Maintain(ctx context.Context) error {
 		changed = true
 	}
 	if changed {
-		if recs, err = m.store.ListSigningKeys(ctx); err != nil {
-			return fmt.Errorf("keys: list: %w", err)
-		}
+		return m.reload(ctx)
 	}
-	return m.load(recs)
+	if err := m.load(recs); err != nil {
+		return err
+	}
+	m.version = v
+	return nil
 }
 
 // pick returns the current key and the newest next key for alg.
@@ -319,6 +401,7 @@ func (m *Manager) create(ctx context.Context, alg, state string) (*storage.Signi
 	if err := m.store.CreateSigningKey(ctx, rec); err != nil {
 		return nil, fmt.Errorf("keys: store %s key: %w", alg, err)
 	}
+	m.seen[rec.ID] = m.opts.Now()
 	m.opts.Log.Info("created signing key", "kid", rec.ID, "alg", alg, "state", state)
 	return rec, nil
 }
@@ -399,6 +482,15 @@ func (m *Manager) retire(ctx context.Context, r *storage.SigningKey) error {
 // load builds a new snapshot from recs, unsealing private keys it has not
 // opened before.
 func (m *Manager) load(recs []*storage.SigningKey) error {
+	now := m.opts.Now()
+	seen := make(map[string]time.Time, len(recs))
+	for _, r := range recs {
+		seen[r.ID] = now
+		if t, ok := m.seen[r.ID]; ok {
+			seen[r.ID] = t
+		}
+	}
+	m.seen = seen
 	fp := fingerprint(recs)
 	if old := m.snap.Load(); old != nil && old.fingerprint == fp {
 		return nil

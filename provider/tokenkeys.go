@@ -53,10 +53,6 @@ func (a *accessTokenKeys) VerifySignature(ctx context.Context, jws *jose.JSONWeb
 		return nil, errors.New("the token must carry exactly one signature")
 	}
 	h := jws.Signatures[0].Protected
-	key := a.publishedKey(h.KeyID, h.Algorithm)
-	if key == nil {
-		return nil, errUnknownKey
-	}
 	// The compact form covers the header, the payload and the signature:
 	// a token that differs in any of them is verified afresh.
 	compact, err := jws.CompactSerialize()
@@ -64,6 +60,14 @@ func (a *accessTokenKeys) VerifySignature(ctx context.Context, jws *jose.JSONWeb
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(compact))
+	// The JWKS is consulted before the memory, on every call: a key that
+	// was revoked (or has expired) fails its tokens at once, remembered or
+	// not, and the memory forgets them.
+	key := a.publishedKey(h.KeyID, h.Algorithm)
+	if key == nil {
+		a.forget(sum)
+		return nil, errUnknownKey
+	}
 	now := a.now()
 	a.mu.Lock()
 	v, ok := a.verified[sum]
@@ -117,6 +121,12 @@ func (a *accessTokenKeys) publishedKey(kid, alg string) *jose.JSONWebKey {
 		}
 	}
 	return nil
+}
+
+func (a *accessTokenKeys) forget(sum [sha256.Size]byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.verified, sum)
 }
 
 func (a *accessTokenKeys) remember(sum [sha256.Size]byte, v verifiedToken, now time.Time) {

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,14 +21,24 @@ import (
 // tokenKeysFixture is a key manager on its own database, with a clock the
 // test moves.
 type tokenKeysFixture struct {
-	m   *keys.Manager
-	now time.Time
+	m    *keys.Manager
+	now  time.Time
+	path string
 }
 
 func newTokenKeysFixture(t *testing.T) *tokenKeysFixture {
 	t.Helper()
+	f := &tokenKeysFixture{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), path: filepath.Join(t.TempDir(), "usher.db")}
+	f.m = f.replica(t)
+	return f
+}
+
+// replica is another key manager on the fixture's database and clock: a
+// second replica. Its waits for a new key to be published pass at once.
+func (f *tokenKeysFixture) replica(t *testing.T) *keys.Manager {
+	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "usher.db"), sqlite.Options{Migrate: true})
+	db, err := sqlite.Open(ctx, f.path, sqlite.Options{Migrate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +47,12 @@ func newTokenKeysFixture(t *testing.T) *tokenKeysFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &tokenKeysFixture{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	f.m, err = keys.New(ctx, db, sealer, keys.Options{Algorithms: []string{"ES256"}, Now: func() time.Time { return f.now }})
+	m, err := keys.New(ctx, db, sealer, keys.Options{Algorithms: []string{"ES256"}, Now: func() time.Time { return f.now },
+		Wait: func(_ context.Context, d time.Duration) error { f.now = f.now.Add(d); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f
+	return m
 }
 
 func (f *tokenKeysFixture) sign(t *testing.T, payload string) string {
@@ -136,6 +147,45 @@ func TestAccessTokenKeysForgetsUnpublishedKeys(t *testing.T) {
 	}
 	if _, err := verifyWith(a, tok); err == nil {
 		t.Fatal("a token of a key no longer published verified")
+	}
+}
+
+// A revoked key's tokens are refused at /userinfo and /introspect on every
+// replica once it has polled, though each replica verified and remembered
+// them before; the memory forgets them.
+func TestAccessTokenKeysRefuseARevokedKeyOnEveryReplica(t *testing.T) {
+	f := newTokenKeysFixture(t)
+	replicas := []*keys.Manager{f.m, f.replica(t)}
+	start := f.now
+	verifiers := make([]*accessTokenKeys, len(replicas))
+	for i, m := range replicas {
+		verifiers[i] = newAccessTokenKeys(m, func() time.Time { return start })
+	}
+	tok := f.sign(t, `{"sub":"u1"}`)
+	for _, a := range verifiers {
+		if _, err := verifyWith(a, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kid := f.m.PublicKeys()[0].KeyID
+	ctx := context.Background()
+	if err := f.m.Revoke(ctx, kid); err != nil {
+		t.Fatal(err)
+	}
+	if err := replicas[1].Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range verifiers {
+		if _, err := verifyWith(a, tok); !errors.Is(err, errUnknownKey) {
+			t.Fatalf("replica %d: a token of the revoked key: %v, want errUnknownKey", i, err)
+		}
+		if len(a.verified) != 0 {
+			t.Fatalf("replica %d still remembers %d tokens of the revoked key", i, len(a.verified))
+		}
+		// The replacement key signs, and its tokens verify.
+		if _, err := verifyWith(a, f.sign(t, `{"sub":"u2"}`)); err != nil {
+			t.Fatalf("replica %d: a token of the replacement key: %v", i, err)
+		}
 	}
 }
 

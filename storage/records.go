@@ -322,6 +322,8 @@ type SigningKey struct {
 
 // SigningKeys stores signing keys. At most one key per algorithm is current
 // and at most one is next; creating or promoting a second is ErrConflict.
+// Every change that succeeds (create, update, delete) raises
+// SigningKeysVersion in the same transaction.
 type SigningKeys interface {
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
 	GetSigningKey(ctx context.Context, id string) (*SigningKey, error)
@@ -331,6 +333,10 @@ type SigningKeys interface {
 	// PrivateKeyEncrypted (for master-key rotation).
 	UpdateSigningKey(ctx context.Context, k *SigningKey) error
 	DeleteSigningKey(ctx context.Context, id string) error
+	// SigningKeysVersion is a number that goes up with every change to
+	// the signing keys. Replicas read it every second, which costs one
+	// row, to learn that they must reload the keys.
+	SigningKeysVersion(ctx context.Context) (int64, error)
 }
 
 // Secret is an instance secret sealed under the master key, such as the key

@@ -25,13 +25,13 @@ func keysOptions(cfg config.Config, log *slog.Logger) keys.Options {
 	}
 }
 
-const keysUsage = "usage: usher keys list | rotate [--alg ALG] [--immediately] | retire KID | rewrap  [--config FILE]"
+const keysUsage = "usage: usher keys list | rotate [--alg ALG] [--immediately] | retire KID | revoke KID | rewrap  [--config FILE]"
 
 func keysCommand(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("usher keys", flag.ContinueOnError)
 	cfgPath := configFlag(fs)
 	alg := fs.String("alg", "", "the `algorithm` to rotate (default: the first of keys.algorithms)")
-	now := fs.Bool("immediately", false, "make the new key current now instead of after the JWKS cache lifetime (for a compromised key)")
+	now := fs.Bool("immediately", false, "make the new key current as soon as every server publishes it (about 2s) instead of after the JWKS cache lifetime (for a compromised key)")
 	pos, err := parseFlags(fs, args, stderr)
 	if err != nil {
 		return err
@@ -40,7 +40,7 @@ func keysCommand(ctx context.Context, args, environ []string, stdout, stderr io.
 		return &usageError{keysUsage}
 	}
 	action, rest := pos[0], pos[1:]
-	wantArgs := map[string]int{"list": 0, "rotate": 0, "retire": 1, "rewrap": 0}
+	wantArgs := map[string]int{"list": 0, "rotate": 0, "retire": 1, "revoke": 1, "rewrap": 0}
 	n, known := wantArgs[action]
 	if !known || len(rest) != n {
 		return &usageError{keysUsage}
@@ -98,6 +98,12 @@ func keysCommand(ctx context.Context, args, environ []string, stdout, stderr io.
 			return err
 		}
 		fmt.Fprintf(stdout, "%s is retired: it signs nothing more and stays published until its tokens have expired\n", rest[0])
+	case "revoke":
+		if err := km.Revoke(ctx, rest[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s is revoked: every server stops publishing it within a second and refuses the tokens it signed; "+
+			"relying parties drop it when their cached JWKS expires (keys.jwks_max_age, %s)\n", rest[0], cfg.Keys.JWKSMaxAge.Std())
 	}
 	return listKeys(ctx, db, stdout)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,45 @@ func TestServePublishesJWKSAndKeysCommands(t *testing.T) {
 	}
 }
 
+// usher keys revoke takes a leaked key out of the JWKS at once; the only
+// current key is replaced first, so the server keeps signing.
+func TestKeysRevoke(t *testing.T) {
+	env := testEnv("USHER_DATABASE_URL="+filepath.Join(t.TempDir(), "usher.db"), "USHER_LISTEN=127.0.0.1:0")
+	base, stop := startServe(t, env)
+	set, _ := fetchJWKS(t, base)
+	if code := stop(); code != 0 || len(set.Keys) != 1 {
+		t.Fatalf("serve exit %d, JWKS %v", code, kids(set))
+	}
+	leaked := set.Keys[0].KeyID
+
+	for _, args := range [][]string{{"keys", "revoke", "key_nonexistent"}, {"keys", "revoke", "not a kid"}} {
+		code, out, errOut := runCmd(t, env, args...)
+		if code != 1 || !strings.HasPrefix(errOut, "usher: ") || !strings.Contains(errOut, "no signing key") ||
+			strings.Count(errOut, "\n") != 1 || out != "" {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q; want exit 1 and one usher: line", args, code, out, errOut)
+		}
+	}
+	if code, _, errOut := runCmd(t, env, "keys", "revoke"); code != 2 || !strings.Contains(errOut, "revoke KID") {
+		t.Fatalf("keys revoke without a kid: exit %d, %q", code, errOut)
+	}
+
+	code, out, errOut := runCmd(t, env, "keys", "revoke", leaked)
+	if code != 0 || !strings.Contains(out, leaked+" is revoked") || !strings.Contains(out, "current") {
+		t.Fatalf("keys revoke: exit %d, %q %q", code, out, errOut)
+	}
+	_, out, _ = runCmd(t, env, "keys", "list")
+	if strings.Contains(out, leaked) || strings.Count(out, "current") != 1 {
+		t.Fatalf("keys list after revoke:\n%s", out)
+	}
+
+	base, stop = startServe(t, env)
+	defer stop()
+	set, _ = fetchJWKS(t, base)
+	if len(set.Keys) != 1 || set.Keys[0].KeyID == leaked {
+		t.Fatalf("JWKS after revoking %s = %v, want only its replacement", leaked, kids(set))
+	}
+}
+
 func TestMasterKeyMismatchStopsStartup(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "usher.db")
 	env := testEnv("USHER_DATABASE_URL="+db, "USHER_LISTEN=127.0.0.1:0", "USHER_MASTER_KEY="+masterKeyA)
@@ -130,7 +170,7 @@ func TestDevModeGeneratesMasterKeyFile(t *testing.T) {
 }
 
 // Two replicas on one PostgreSQL: a rotation made with the CLI reaches both
-// within their refresh interval, and they publish the same keys.
+// within a poll, and they publish the same keys; a revocation leaves both.
 func TestPostgresReplicasShareRotation(t *testing.T) {
 	url := pgtest.URL(t)
 	env := testEnv("USHER_DATABASE_URL="+url, "USHER_LISTEN=127.0.0.1:0", "USHER_MASTER_KEY="+masterKeyA, "USHER_KEYS_REFRESH_INTERVAL=1s")
@@ -143,28 +183,33 @@ func TestPostgresReplicasShareRotation(t *testing.T) {
 	if len(setA.Keys) != 1 || strings.Join(kids(setA), ",") != strings.Join(kids(setB), ",") {
 		t.Fatalf("replicas publish %v and %v, want the same single key", kids(setA), kids(setB))
 	}
+	old := kids(setA)[0]
 	code, out, errOut := runCmd(t, env, "keys", "rotate", "--immediately")
 	if code != 0 {
 		t.Fatalf("rotate: %q %q", out, errOut)
 	}
+	current, _, _ := strings.Cut(out, " ")
+	// until polls both replicas' JWKS until they are want, or fails.
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		setA, _ = fetchJWKS(t, baseA)
-		setB, _ = fetchJWKS(t, baseB)
-		if len(setA.Keys) == 2 && len(setB.Keys) == 2 {
-			break
+	until := func(what string, want ...string) {
+		t.Helper()
+		for {
+			setA, _ = fetchJWKS(t, baseA)
+			setB, _ = fetchJWKS(t, baseB)
+			if slices.Equal(slices.Sorted(slices.Values(kids(setA))), want) && slices.Equal(slices.Sorted(slices.Values(kids(setB))), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s replicas publish %v and %v, want %v", what, kids(setA), kids(setB), want)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after rotation replicas publish %v and %v, want two keys each", kids(setA), kids(setB))
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	if kids(setA)[0] != kids(setB)[0] {
-		t.Fatalf("replicas disagree on the current key: %v vs %v", kids(setA), kids(setB))
-	}
+	until("the rotation", slices.Sorted(slices.Values([]string{old, current}))...)
 
 	// Tokens issued by each replica after the rotation are signed with the
-	// new key and verify against the other replica's JWKS.
+	// new key (once the replica has polled) and verify against the other
+	// replica's JWKS.
 	code, out, errOut = runCmd(t, env, "clients", "create", "--name", "svc", "--grant", "client_credentials", "--scope", "jobs")
 	if code != 0 {
 		t.Fatalf("clients create: %s", errOut)
@@ -178,22 +223,37 @@ func TestPostgresReplicasShareRotation(t *testing.T) {
 	}
 	for _, pair := range [][2]string{{baseA, baseB}, {baseB, baseA}} {
 		cc := clientcredentials.Config{ClientID: client.ID, ClientSecret: client.Secret, TokenURL: pair[0] + "/oauth/token", Scopes: []string{"jobs"}}
-		tok, err := cc.Token(context.Background())
-		if err != nil {
-			t.Fatalf("token from %s: %v", pair[0], err)
-		}
-		jws, err := jose.ParseSigned(tok.AccessToken, []jose.SignatureAlgorithm{jose.RS256})
-		if err != nil {
-			t.Fatal(err)
-		}
-		kid := jws.Signatures[0].Header.KeyID
-		other, _ := fetchJWKS(t, pair[1])
-		keys := other.Key(kid)
-		if kid != kids(setA)[0] || len(keys) != 1 {
-			t.Fatalf("a token from %s is signed with %s; the current key is %s", pair[0], kid, kids(setA)[0])
-		}
-		if _, err := jws.Verify(keys[0]); err != nil {
-			t.Fatalf("a token from %s does not verify with %s's JWKS: %v", pair[0], pair[1], err)
+		for {
+			tok, err := cc.Token(context.Background())
+			if err != nil {
+				t.Fatalf("token from %s: %v", pair[0], err)
+			}
+			jws, err := jose.ParseSigned(tok.AccessToken, []jose.SignatureAlgorithm{jose.RS256})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kid := jws.Signatures[0].Header.KeyID
+			other, _ := fetchJWKS(t, pair[1])
+			keys := other.Key(kid)
+			if len(keys) != 1 {
+				t.Fatalf("a token from %s is signed with %s, which %s does not publish", pair[0], kid, pair[1])
+			}
+			if _, err := jws.Verify(keys[0]); err != nil {
+				t.Fatalf("a token from %s does not verify with %s's JWKS: %v", pair[0], pair[1], err)
+			}
+			if kid == current {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still signs with %s, want %s", pair[0], kid, current)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
+
+	// Revoking the old key takes it out of both replicas' JWKS.
+	if code, out, errOut := runCmd(t, env, "keys", "revoke", old); code != 0 {
+		t.Fatalf("revoke: %q %q", out, errOut)
+	}
+	until("revoking "+old, current)
 }

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ func testSigningKeys(t *testing.T, open Open) {
 		{"Delete", keyDelete},
 		{"OneCurrentPerAlgorithm", keyOneCurrent},
 		{"CurrentConcurrent", keyCurrentConcurrent},
+		{"Version", keyVersion},
 	})
 }
 
@@ -218,4 +220,60 @@ func keyCurrentConcurrent(t *testing.T, s storage.Storage) {
 	if w >= 0 {
 		eq(t, "the stored key", list[0].ID, keys[w].ID)
 	}
+}
+
+// keyVersion: every change to the keys raises the version, and only a
+// change that is kept does: replicas reload on it, so a missed raise is a
+// replica signing or publishing stale keys.
+func keyVersion(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	version := func() int64 {
+		t.Helper()
+		v, err := s.SigningKeysVersion(ctx)
+		must(t, err, "SigningKeysVersion")
+		return v
+	}
+	raised := func(what string, before int64) int64 {
+		t.Helper()
+		v := version()
+		if v <= before {
+			t.Fatalf("SigningKeysVersion after %s = %d, want more than %d", what, v, before)
+		}
+		return v
+	}
+	same := func(what string, before int64) {
+		t.Helper()
+		if v := version(); v != before {
+			t.Fatalf("SigningKeysVersion after %s = %d, want %d unchanged", what, v, before)
+		}
+	}
+
+	v := version()
+	k := createSigningKey(t, s, current)
+	v = raised("CreateSigningKey", v)
+	k.PrivateKeyEncrypted = randomBytes(64)
+	must(t, s.UpdateSigningKey(ctx, k), "UpdateSigningKey")
+	v = raised("UpdateSigningKey", v)
+
+	dup := signingKeyFixture()
+	current(dup)
+	wantErr(t, s.CreateSigningKey(ctx, dup), storage.ErrConflict, "CreateSigningKey of a second current key")
+	same("a refused CreateSigningKey", v)
+	missing := signingKeyFixture()
+	wantErr(t, s.UpdateSigningKey(ctx, missing), storage.ErrNotFound, "UpdateSigningKey of an unknown ID")
+	wantErr(t, s.DeleteSigningKey(ctx, missing.ID), storage.ErrNotFound, "DeleteSigningKey of an unknown ID")
+	same("changes of unknown keys", v)
+
+	rollback := errors.New("roll back")
+	err := s.InTx(ctx, func(tx storage.Tx) error {
+		must(t, tx.DeleteSigningKey(ctx, k.ID), "DeleteSigningKey in a transaction")
+		return rollback
+	})
+	if !errors.Is(err, rollback) {
+		t.Fatalf("InTx = %v, want the rollback error", err)
+	}
+	same("a rolled-back delete", v)
+
+	must(t, s.DeleteSigningKey(ctx, k.ID), "DeleteSigningKey")
+	raised("DeleteSigningKey", v)
 }

@@ -38,10 +38,15 @@ func (s *Store) CreateSigningKey(ctx context.Context, k *storage.SigningKey) err
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
 	}
-	_, err := s.exec(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		k.ID, k.Algorithm, k.State, k.PrivateKeyEncrypted, string(k.PublicKeyJWK),
-		s.t(k.CreatedAt), s.t(k.ActivatedAt), s.t(k.RetiredAt), s.t(k.DeleteAfter))
-	return err
+	return s.atomic(ctx, func(tx *Store) error {
+		_, err := tx.exec(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			k.ID, k.Algorithm, k.State, k.PrivateKeyEncrypted, string(k.PublicKeyJWK),
+			s.t(k.CreatedAt), s.t(k.ActivatedAt), s.t(k.RetiredAt), s.t(k.DeleteAfter))
+		if err != nil {
+			return err
+		}
+		return tx.bumpSigningKeysVersion(ctx)
+	})
 }
 
 // GetSigningKey implements storage.SigningKeys.
@@ -60,12 +65,36 @@ func (s *Store) UpdateSigningKey(ctx context.Context, k *storage.SigningKey) err
 	if err := validKeyState(k.State); err != nil {
 		return err
 	}
-	return s.execOne(ctx, `UPDATE signing_keys SET state = $2, private_key_encrypted = $3, activated_at = $4,
-		retired_at = $5, delete_after = $6 WHERE id = $1`,
-		k.ID, k.State, k.PrivateKeyEncrypted, s.t(k.ActivatedAt), s.t(k.RetiredAt), s.t(k.DeleteAfter))
+	return s.atomic(ctx, func(tx *Store) error {
+		err := tx.execOne(ctx, `UPDATE signing_keys SET state = $2, private_key_encrypted = $3, activated_at = $4,
+			retired_at = $5, delete_after = $6 WHERE id = $1`,
+			k.ID, k.State, k.PrivateKeyEncrypted, s.t(k.ActivatedAt), s.t(k.RetiredAt), s.t(k.DeleteAfter))
+		if err != nil {
+			return err
+		}
+		return tx.bumpSigningKeysVersion(ctx)
+	})
 }
 
 // DeleteSigningKey implements storage.SigningKeys.
 func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
-	return s.execOne(ctx, `DELETE FROM signing_keys WHERE id = $1`, id)
+	return s.atomic(ctx, func(tx *Store) error {
+		if err := tx.execOne(ctx, `DELETE FROM signing_keys WHERE id = $1`, id); err != nil {
+			return err
+		}
+		return tx.bumpSigningKeysVersion(ctx)
+	})
+}
+
+// SigningKeysVersion implements storage.SigningKeys.
+func (s *Store) SigningKeysVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.queryRow(ctx, `SELECT version FROM signing_keys_version WHERE id = 1`, nil, &v)
+	return v, err
+}
+
+// bumpSigningKeysVersion raises the version in the transaction of the change,
+// so a replica that reads the new version also reads the change.
+func (s *Store) bumpSigningKeysVersion(ctx context.Context) error {
+	return s.execOne(ctx, `UPDATE signing_keys_version SET version = version + 1 WHERE id = 1`)
 }
