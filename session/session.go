@@ -317,6 +317,14 @@ func (m *Manager) Live(s *storage.Session) bool {
 // browser had, if any, ends first, and the new one gets a new token, so a
 // cookie planted before the sign-in is worthless.
 func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, userID string, amr []string) (*storage.Session, error) {
+	return m.SignInAs(w, r, storage.NewID(storage.PrefixSession), userID, amr, m.opts.Now().UTC())
+}
+
+// SignInAs is SignIn with the session's ID and sign-in time chosen by the
+// caller, which records them (in a sign-in flow) before the session
+// exists, so that of two requests racing to finish one sign-in only the
+// one that recorded them starts a session.
+func (m *Manager) SignInAs(w http.ResponseWriter, r *http.Request, id, userID string, amr []string, authTime time.Time) (*storage.Session, error) {
 	ctx := r.Context()
 	if old := m.Current(r); old != nil {
 		if err := m.opts.Store.RevokeSession(ctx, old.ID, m.opts.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -325,7 +333,7 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, userID string, 
 	}
 	now := m.opts.Now().UTC()
 	token := Random(32)
-	s := &storage.Session{TokenHash: hashToken(token), UserID: userID, AuthTime: now, AMR: slices.Clone(amr),
+	s := &storage.Session{ID: id, TokenHash: hashToken(token), UserID: userID, AuthTime: authTime, AMR: slices.Clone(amr),
 		UserAgent: truncate(r.UserAgent(), 512), IPAddress: m.ClientIP(r), CreatedAt: now, LastActiveAt: now,
 		ExpiresAt: now.Add(m.opts.MaxLifetime)}
 	if err := m.opts.Store.CreateSession(ctx, s); err != nil {

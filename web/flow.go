@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/usher-id/usher/provider"
 	"github.com/usher-id/usher/session"
@@ -188,11 +189,11 @@ func (h *Handler) moveTo(w http.ResponseWriter, r *http.Request, f *flow, to str
 // signing in are behind it; when no step is left, the sign-in is done.
 func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, f *flow) error {
 	from := f.Step
+	signIn := false // the session recorded in f is started once f is saved
 	for _, s := range steps[stepIndex(from)+1:] {
 		if s.afterSignIn && f.SessionID == "" {
-			if err := h.startSession(w, r, f); err != nil {
-				return err
-			}
+			h.recordSession(f)
+			signIn = true
 		}
 		if !s.afterSignIn && f.SessionID != "" {
 			continue // signed in already (single sign-on)
@@ -216,22 +217,33 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, f *flow) error
 		if err := h.save(w, r, f, from); err != nil {
 			return err
 		}
+		if signIn {
+			if err := h.startSession(w, r, f); err != nil {
+				return err
+			}
+		}
 		if s.enter != nil {
 			return s.enter(h, w, r, f)
 		}
 		http.Redirect(w, r, s.page+"?"+url.Values{"flow": {f.ID}}.Encode(), http.StatusSeeOther)
 		return nil
 	}
-	return h.finish(w, r, f, from)
+	return h.finish(w, r, f, from, signIn)
 }
 
-// startSession signs the browser in as the flow's user.
+// recordSession names the session the flow will start, before it is
+// saved: of two requests that race to move the flow on, only the one whose
+// save wins starts it.
+func (h *Handler) recordSession(f *flow) {
+	f.SessionID, f.AuthTime = storage.NewID(storage.PrefixSession), h.opts.Now().UTC().Truncate(time.Microsecond)
+}
+
+// startSession signs the browser in as the flow's user, with the session
+// recordSession named.
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, f *flow) error {
-	sess, err := h.opts.Sessions.SignIn(w, r, f.UserID, f.AMR)
-	if err != nil {
+	if _, err := h.opts.Sessions.SignInAs(w, r, f.SessionID, f.UserID, f.AMR, f.AuthTime); err != nil {
 		return err
 	}
-	f.SessionID, f.AuthTime = sess.ID, sess.AuthTime
 	h.remember(w, f.UserID)
 	return nil
 }
@@ -239,15 +251,19 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, f *flow) 
 // finish ends the flow: the application's request is completed (in the
 // browser that started it), or the browser goes where the flow was
 // started for.
-func (h *Handler) finish(w http.ResponseWriter, r *http.Request, f *flow, from string) error {
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, f *flow, from string, signIn bool) error {
 	if f.SessionID == "" {
-		if err := h.startSession(w, r, f); err != nil {
-			return err
-		}
+		h.recordSession(f)
+		signIn = true
 	}
 	if f.ID != "" {
 		f.Step = session.StepDone
 		if err := h.save(w, r, f, from); err != nil {
+			return err
+		}
+	}
+	if signIn {
+		if err := h.startSession(w, r, f); err != nil {
 			return err
 		}
 	}
