@@ -3,6 +3,8 @@ package session
 import (
 	"errors"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/usher-id/usher/storage"
 )
@@ -28,7 +30,9 @@ func (m *Manager) StartFlow(w http.ResponseWriter, r *http.Request, f *storage.S
 // Flow returns the sign-in flow id when it is live and this browser's:
 // ErrFlowOver or ErrFlowElsewhere otherwise.
 func (m *Manager) Flow(r *http.Request, id string) (*storage.SignInFlow, error) {
-	if id == "" || len(id) > 64 {
+	if id == "" || len(id) > 64 || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		// No flow has such an ID, and some databases refuse to even look
+		// it up.
 		return nil, ErrFlowOver
 	}
 	f, err := m.opts.Store.GetSignInFlow(r.Context(), id, m.opts.Now())

@@ -80,6 +80,11 @@ func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) error {
 				v.Email = f.Email
 			}
 		case stepFirstFactor:
+			if r.URL.Query().Get("change") == "1" {
+				// "Not you?": the address step again, in the same flow.
+				v.Email = ""
+				break
+			}
 			v.Email, v.Connections = f.Email, nil
 			h.render(w, r, http.StatusOK, "factors", v)
 			return nil
