@@ -70,6 +70,17 @@ type Users interface {
 	// UpdateUser writes every field of u except Emails and CreatedAt, and
 	// sets UpdatedAt.
 	UpdateUser(ctx context.Context, u *User) error
+	// ReserveAttempt counts an attempt at the user's credentials before
+	// they are checked, as one atomic increment-and-check: it adds one to
+	// FailedAttempts when the user is not locked at now (LockedUntil is
+	// zero or not after now) and fewer than limit attempts are counted
+	// (limit < 1: no bound), and returns the count with this attempt. Run
+	// outside a transaction it takes no more than a row lock, so callers on
+	// any number of replicas each get their own place without retries.
+	// When it counts nothing it returns ErrConflict (locked, or limit
+	// reached), or ErrNotFound when no user has the ID. UpdatedAt is left
+	// as it is.
+	ReserveAttempt(ctx context.Context, userID string, limit int, now time.Time) (int, error)
 	DeleteUser(ctx context.Context, id string) error
 	// ListUsers returns users newest first.
 	ListUsers(ctx context.Context, page Page) ([]*User, error)

@@ -110,6 +110,54 @@ func TestRecordFailedAttemptLocks(t *testing.T) {
 	}
 }
 
+// CountFailedAttempt says which attempt locked the account, once per lock,
+// whichever factor made the earlier ones.
+func TestCountFailedAttemptJustLocked(t *testing.T) {
+	ctx := t.Context()
+	s, db, c := newService(t)
+	s.Lockout = users.Lockout{MaxAttempts: 3, Duration: time.Minute}
+	u, err := s.Create(ctx, ada())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, "ada@example.com", "difference engine"); !errors.Is(err, users.ErrInvalidCredentials) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if err := s.CountFailedAttempt(ctx, u.ID); err != nil {
+		t.Fatalf("second failed attempt: %v, want nil (not locked)", err)
+	}
+	var first, again *users.LockedError
+	if err := s.CountFailedAttempt(ctx, u.ID); !errors.As(err, &first) || !first.JustLocked || !first.Until.Equal(c.t.Add(time.Minute)) {
+		t.Fatalf("third failed attempt: %v, want the *LockedError that locked it", err)
+	}
+	if err := s.CountFailedAttempt(ctx, u.ID); !errors.As(err, &again) || again.JustLocked || !again.Until.Equal(first.Until) {
+		t.Fatalf("failed attempt while locked: %v, want the same lock, not just made", err)
+	}
+	if _, err := s.Authenticate(ctx, "ada@example.com", "analytical engine"); !errors.As(err, &again) || again.JustLocked || err.Error() != first.Error() {
+		t.Fatalf("the right password while locked: %v, want the same answer as the lock", err)
+	}
+	n := 0
+	for _, e := range pending(t, db) {
+		if e.Type == users.EventUserLocked {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d user.locked events, want 1", n)
+	}
+
+	// The next lock is announced again.
+	c.t = first.Until
+	for range 2 {
+		if err := s.CountFailedAttempt(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CountFailedAttempt(ctx, u.ID); !errors.As(err, &again) || !again.JustLocked {
+		t.Fatalf("the attempt that locks again: %v, want JustLocked", err)
+	}
+}
+
 // Duration 0 locks until an operator unlocks, however long that takes.
 func TestLockoutIndefinite(t *testing.T) {
 	s, db, c := newService(t)
@@ -138,10 +186,14 @@ func testLockoutIndefinite(t *testing.T, s *users.Service, db storage.Storage, c
 	if _, err := s.Authenticate(ctx, "nobody@example.com", "analytical engine"); !errors.Is(err, users.ErrInvalidCredentials) {
 		t.Fatalf("unknown email: %v", err)
 	}
-	for range 2 {
-		if _, err := s.Authenticate(ctx, "ada@example.com", "difference engine"); !errors.Is(err, users.ErrInvalidCredentials) {
-			t.Fatal(err)
-		}
+	if _, err := s.Authenticate(ctx, "ada@example.com", "difference engine"); !errors.Is(err, users.ErrInvalidCredentials) {
+		t.Fatal(err)
+	}
+	// The wrong password that locks the account is answered as the lock.
+	_, err = s.Authenticate(ctx, "ada@example.com", "difference engine")
+	var locking *users.LockedError
+	if !errors.As(err, &locking) || !locking.JustLocked || !locking.Indefinite() {
+		t.Fatalf("the attempt that locks: %v, want an indefinite *LockedError with JustLocked", err)
 	}
 	stored, err := db.GetUser(ctx, u.ID)
 	if err != nil || !stored.LockedUntil.Equal(users.LockedIndefinitely) {
@@ -154,8 +206,8 @@ func testLockoutIndefinite(t *testing.T, s *users.Service, db storage.Storage, c
 	c.t = c.t.AddDate(100, 0, 0)
 	_, err = s.Authenticate(ctx, "ada@example.com", "analytical engine")
 	var le *users.LockedError
-	if !errors.As(err, &le) || !le.Indefinite() {
-		t.Fatalf("a century later: %v, want an indefinite *LockedError", err)
+	if !errors.As(err, &le) || !le.Indefinite() || le.JustLocked {
+		t.Fatalf("a century later: %v, want an indefinite *LockedError, not the one that locked", err)
 	}
 	if want := "users: the user is locked until an operator unlocks it"; err.Error() != want {
 		t.Fatalf("Error() = %q, want %q", err.Error(), want)

@@ -58,8 +58,10 @@ type Hasher struct {
 	// does not tell whether an account exists.
 	dummy string
 	// Test hooks: waiting runs when a caller is about to wait for a slot,
-	// inSlot while it holds one.
+	// inSlot while it holds one; checking when Verify, holding one, is
+	// about to compare a password with encoded.
 	waiting, inSlot func()
+	checking        func(encoded string)
 }
 
 // NewHasher returns a hasher with p (zero fields take DefaultParams' value)
@@ -145,6 +147,9 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok bool,
 		return false, fmt.Errorf("users: verify password: %w", err)
 	}
 	defer release()
+	if h.checking != nil {
+		h.checking(encoded)
+	}
 	ok, err = argon2id.ComparePasswordAndHash(password, encoded)
 	if err != nil {
 		return false, fmt.Errorf("%w: %w", ErrMalformedHash, err)

@@ -49,6 +49,14 @@ type LockedError struct {
 	// Until is when the lock ends; LockedIndefinitely for a lock that lasts
 	// until an operator lifts it (Unlock).
 	Until time.Time
+	// JustLocked is true for exactly one error per lock: the one answering
+	// the call that locked the account, in the transaction that appended
+	// the user.locked event. Callers that tell the owner about the lock
+	// (an email) do it when JustLocked is set, and only then, so that one
+	// lock makes one notice however many replicas answer the attempts.
+	// It is not part of what the error says: every answer while locked
+	// reads the same.
+	JustLocked bool
 }
 
 func (e *LockedError) Error() string {
@@ -79,6 +87,9 @@ type Store interface {
 	InTx(ctx context.Context, fn func(tx storage.Tx) error) error
 	GetUser(ctx context.Context, id string) (*storage.User, error)
 	GetUserByEmail(ctx context.Context, email string) (*storage.User, error)
+	// ReserveAttempt runs outside any transaction, so that concurrent
+	// sign-ins wait for a row lock instead of failing and retrying.
+	ReserveAttempt(ctx context.Context, userID string, limit int, now time.Time) (int, error)
 }
 
 // Service creates accounts, checks their credentials and locks them after
@@ -209,19 +220,28 @@ func (s *Service) whichTaken(ctx context.Context, email, username string, confli
 
 // Authenticate checks an email and password and returns the user they belong
 // to. An unknown email, a wrong password and a user without a password are
-// all ErrInvalidCredentials. A locked user is a *LockedError (ErrLocked)
-// before the password is looked at, so that guesses during a lockout learn
-// nothing; a banned one is ErrBanned once the password has been found right.
-// A wrong password counts a failed attempt (see Lockout); success clears
-// the count and records the sign-in.
+// all ErrInvalidCredentials; a banned user is ErrBanned once the password
+// has been found right. Success clears the failed-attempt count and records
+// the sign-in.
+//
+// Each attempt takes its place in the count (see Lockout) before the
+// password is hashed, in one atomic statement against the database that
+// every replica shares: however many guesses arrive at once, at most
+// Lockout.MaxAttempts are checked before the account locks. Once it is
+// locked, every answer is the same *LockedError (ErrLocked) whatever the
+// password, including the answer to the attempt that locked it, which
+// alone has JustLocked set. An attempt that finds no place left locks the
+// account itself: the places are taken by attempts that have failed or are
+// being checked, and the account locks as soon as one of them fails.
 //
 // Every answer costs about the same, so that the time taken does not tell
-// whether an account exists, has a password or is locked: one hash is
-// checked (a dummy one when there is no password to check, or the account
-// is locked) and one transaction reads a user and updates one by ID (when
-// there is no attempt to count, a user that does not exist). What remains
-// is that such an update changes no row, so the database has nothing to
-// log or flush at commit: a fraction of a millisecond against the tens of
+// whether an account exists, has a password or is locked: one reservation
+// statement, one hash checked (a dummy one when there is no password to
+// check, or no place to check it in) and one transaction that reads a user
+// and updates one by ID (when there is nothing to change, a user that does
+// not exist). What remains is that an update of no row gives the database
+// nothing to log or flush at commit, and that a refused reservation asks
+// whether the user exists: fractions of a millisecond against the tens of
 // a hash. Closing that too would mean writing a real row on every refused
 // sign-in, rows an attacker could multiply or make every replica contend
 // for.
@@ -236,40 +256,57 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (*st
 		return nil, fmt.Errorf("users: authenticate: %w", err)
 	}
 	now := s.now().UTC()
-	switch {
-	case err != nil:
-		return nil, s.refuse(ctx, password, now, ErrInvalidCredentials)
-	case now.Before(u.LockedUntil):
-		return nil, s.refuse(ctx, password, now, &LockedError{Until: u.LockedUntil})
-	case u.PasswordHash == "":
-		return nil, s.refuse(ctx, password, now, ErrInvalidCredentials)
+	if err != nil || u.PasswordHash == "" {
+		// Nothing to count: the stand-in reservation finds no user.
+		if _, err := s.store.ReserveAttempt(ctx, decoyUserID, s.Lockout.MaxAttempts, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("users: authenticate: %w", err)
+		}
+		return nil, s.refuse(ctx, password, now)
 	}
+
+	for tries := 1; ; tries++ {
+		_, err = s.store.ReserveAttempt(ctx, u.ID, s.Lockout.MaxAttempts, now)
+		if !errors.Is(err, storage.ErrConflict) {
+			break
+		}
+		// Locked, or every place is taken: this password is not looked
+		// at, and the account locks if it is not locked yet.
+		locked, err := s.settle(ctx, u.ID, 0, now)
+		if err != nil {
+			return nil, fmt.Errorf("users: authenticate %s: %w", u.ID, err)
+		}
+		if locked != nil || tries == maxReserveTries {
+			return nil, s.stall(ctx, password, locked)
+		}
+		// Neither: a sign-in cleared the count since, and this attempt
+		// takes a place like any other.
+	}
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		// Deleted since it was looked up.
+		return nil, s.refuse(ctx, password, now)
+	case err != nil:
+		return nil, fmt.Errorf("users: authenticate %s: reserve an attempt: %w", u.ID, err)
+	}
+
+	// From here on the attempt is counted as failed until the password is
+	// found right, so an attempt abandoned half-way (a cancelled request,
+	// a replica that stops) still counts.
 	ok, err := s.hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil {
 		return nil, fmt.Errorf("users: authenticate %s: %w", u.ID, err)
 	}
 	if !ok {
-		if _, err := s.countFailure(ctx, u.ID, now); err != nil {
+		locked, err := s.settle(ctx, u.ID, 0, now)
+		if err != nil {
 			return nil, fmt.Errorf("users: authenticate %s: count failed attempt: %w", u.ID, err)
+		}
+		if locked != nil {
+			return nil, locked
 		}
 		return nil, ErrInvalidCredentials
 	}
-	if u.Banned {
-		return nil, ErrBanned
-	}
-	var out *storage.User
-	err = s.update(ctx, u.ID, func(cur *storage.User) error {
-		switch {
-		case cur.Banned:
-			return ErrBanned
-		case now.Before(cur.LockedUntil):
-			return &LockedError{Until: cur.LockedUntil}
-		}
-		cur.FailedAttempts = 0
-		cur.LastSignInAt = now
-		out = cur
-		return nil
-	})
+	out, err := s.signedIn(ctx, u.ID, now)
 	if errors.Is(err, ErrBanned) || errors.Is(err, ErrLocked) {
 		return nil, err
 	}
@@ -279,17 +316,67 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (*st
 	return out, nil
 }
 
-// refuse answers a sign-in refused before its password could be checked
-// with refusal, after doing the work a wrong password costs: a hash check
-// (against the dummy hash) and a transaction like countFailure's.
-func (s *Service) refuse(ctx context.Context, password string, now time.Time, refusal error) error {
+// signedIn records a sign-in with the right password, in one transaction:
+// the failed-attempt count is cleared (attempts of others still being
+// checked lose their place with it, as in a sign-in between two of them)
+// and the time recorded. An account that was locked meanwhile, by attempts
+// that took the other places, stays locked and refuses it as it would any
+// password; a banned one is ErrBanned, the count cleared all the same.
+func (s *Service) signedIn(ctx context.Context, id string, now time.Time) (*storage.User, error) {
+	var out *storage.User
+	var refusal error
+	err := s.store.InTx(ctx, func(tx storage.Tx) error {
+		out, refusal = nil, nil
+		cur, err := tx.GetUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		if now.Before(cur.LockedUntil) {
+			refusal = &LockedError{Until: cur.LockedUntil}
+			return standIn(ctx, tx)
+		}
+		cur.FailedAttempts = 0
+		if cur.Banned {
+			refusal = ErrBanned
+		} else {
+			cur.LastSignInAt = now
+			out = cur
+		}
+		return tx.UpdateUser(ctx, cur)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, refusal
+}
+
+// maxReserveTries bounds how often an attempt asks again for a place that
+// a concurrent sign-in freed; the last refusal is final.
+const maxReserveTries = 3
+
+// refuse answers an attempt whose password is not checked because there
+// is no account with one to check, after doing the work a checked one
+// costs: a transaction like settle's, against a user that does not exist,
+// and stall's hash.
+func (s *Service) refuse(ctx context.Context, password string, now time.Time) error {
+	if _, err := s.settle(ctx, "", 0, now); err != nil {
+		return fmt.Errorf("users: authenticate: %w", err)
+	}
+	return s.stall(ctx, password, nil)
+}
+
+// stall checks password against the dummy hash, to take the time a real
+// check takes, and answers an attempt that was not checked: locked when
+// the account is, else ErrInvalidCredentials (the answer must not depend
+// on a password that was never looked at).
+func (s *Service) stall(ctx context.Context, password string, locked *LockedError) error {
 	if _, err := s.hasher.Verify(ctx, password, s.hasher.dummy); err != nil {
 		return fmt.Errorf("users: authenticate: %w", err)
 	}
-	if _, err := s.countFailure(ctx, "", now); err != nil {
-		return fmt.Errorf("users: authenticate: %w", err)
+	if locked != nil {
+		return locked
 	}
-	return refusal
+	return ErrInvalidCredentials
 }
 
 // update reads the user, applies change and writes it back, in one

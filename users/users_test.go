@@ -282,7 +282,8 @@ func TestAuthenticateMalformedStoredHash(t *testing.T) {
 }
 
 // Ten wrong passwords lock the account for an hour, even against the right
-// password; afterwards it signs in again.
+// password; the tenth is answered with the lock, as the one that made it;
+// afterwards the account signs in again.
 func TestLockoutAfterFailedAttempts(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -296,13 +297,20 @@ func TestLockoutAfterFailedAttempts(t *testing.T) {
 	if _, err := svc.Create(ctx, users.NewUser{Email: "jane@example.com", Password: "right password"}); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 10 {
+	for i := range 9 {
 		if _, err := svc.Authenticate(ctx, "jane@example.com", "wrong password"); !errors.Is(err, users.ErrInvalidCredentials) {
 			t.Fatalf("wrong password %d: %v", i+1, err)
 		}
 	}
-	if _, err := svc.Authenticate(ctx, "jane@example.com", "right password"); !errors.Is(err, users.ErrLocked) {
-		t.Fatalf("the right password after 10 wrong ones: %v, want users.ErrLocked", err)
+	_, err = svc.Authenticate(ctx, "jane@example.com", "wrong password")
+	var locking *users.LockedError
+	if !errors.As(err, &locking) || !locking.JustLocked || !locking.Until.Equal(now.Add(time.Hour)) {
+		t.Fatalf("wrong password 10: %v, want the *LockedError that locked it, until %v", err, now.Add(time.Hour))
+	}
+	_, err = svc.Authenticate(ctx, "jane@example.com", "right password")
+	var locked *users.LockedError
+	if !errors.As(err, &locked) || locked.JustLocked || !locked.Until.Equal(locking.Until) || err.Error() != locking.Error() {
+		t.Fatalf("the right password after 10 wrong ones: %v, want the same lock, not announced again", err)
 	}
 	now = now.Add(time.Hour)
 	if _, err := svc.Authenticate(ctx, "jane@example.com", "right password"); err != nil {

@@ -2,8 +2,10 @@ package storagetest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +34,12 @@ func testUsers(t *testing.T, open Open) {
 		{"ListNewestFirst", userListNewestFirst},
 		{"ListPages", userListPages},
 		{"Count", userCount},
+		{"ReserveAttemptCountsToMax", userReserveAttemptCountsToMax},
+		{"ReserveAttemptWhileLocked", userReserveAttemptWhileLocked},
+		{"ReserveAttemptUnbounded", userReserveAttemptUnbounded},
+		{"ReserveAttemptMissing", userReserveAttemptMissing},
+		{"ReserveAttemptInTx", userReserveAttemptInTx},
+		{"ReserveAttemptConcurrent", userReserveAttemptConcurrent},
 	})
 }
 
@@ -482,4 +490,124 @@ func userCount(t *testing.T, s storage.Storage) {
 	n, err = s.CountUsers(t.Context())
 	must(t, err, "CountUsers")
 	eq(t, "CountUsers after a delete", n, 3)
+}
+
+// failedAttempts reads the user's FailedAttempts.
+func failedAttempts(t *testing.T, s storage.Storage, id string) int {
+	t.Helper()
+	u, err := s.GetUser(t.Context(), id)
+	must(t, err, "GetUser")
+	return u.FailedAttempts
+}
+
+func userReserveAttemptCountsToMax(t *testing.T, s storage.Storage) {
+	u := createUser(t, s)
+	at := now()
+	for want := 1; want <= 3; want++ {
+		n, err := s.ReserveAttempt(t.Context(), u.ID, 3, at)
+		must(t, err, fmt.Sprintf("ReserveAttempt %d", want))
+		eq(t, "count", n, want)
+	}
+	_, err := s.ReserveAttempt(t.Context(), u.ID, 3, at)
+	wantErr(t, err, storage.ErrConflict, "ReserveAttempt beyond max")
+	eq(t, "FailedAttempts", failedAttempts(t, s, u.ID), 3)
+	got, err := s.GetUser(t.Context(), u.ID)
+	must(t, err, "GetUser")
+	sameTime(t, "UpdatedAt", got.UpdatedAt, u.UpdatedAt)
+
+	// A larger bound, or a cleared count, makes room again.
+	n, err := s.ReserveAttempt(t.Context(), u.ID, 4, at)
+	must(t, err, "ReserveAttempt with a larger max")
+	eq(t, "count", n, 4)
+	got.FailedAttempts = 0
+	must(t, s.UpdateUser(t.Context(), got), "UpdateUser")
+	n, err = s.ReserveAttempt(t.Context(), u.ID, 3, at)
+	must(t, err, "ReserveAttempt after clearing")
+	eq(t, "count", n, 1)
+}
+
+func userReserveAttemptWhileLocked(t *testing.T, s storage.Storage) {
+	at := now()
+	u := createUser(t, s, func(u *storage.User) {
+		u.LockedUntil = at.Add(time.Minute)
+		u.FailedAttempts = 2
+	})
+	_, err := s.ReserveAttempt(t.Context(), u.ID, 10, at)
+	wantErr(t, err, storage.ErrConflict, "ReserveAttempt while locked")
+	_, err = s.ReserveAttempt(t.Context(), u.ID, 0, at.Add(time.Minute-time.Microsecond))
+	wantErr(t, err, storage.ErrConflict, "ReserveAttempt without a bound while locked")
+	eq(t, "FailedAttempts", failedAttempts(t, s, u.ID), 2)
+
+	// The lock is over at LockedUntil itself.
+	n, err := s.ReserveAttempt(t.Context(), u.ID, 10, at.Add(time.Minute))
+	must(t, err, "ReserveAttempt when the lock ends")
+	eq(t, "count", n, 3)
+}
+
+func userReserveAttemptUnbounded(t *testing.T, s storage.Storage) {
+	u := createUser(t, s)
+	for want := 1; want <= 5; want++ {
+		n, err := s.ReserveAttempt(t.Context(), u.ID, 0, now())
+		must(t, err, "ReserveAttempt with max 0")
+		eq(t, "count", n, want)
+	}
+}
+
+func userReserveAttemptMissing(t *testing.T, s storage.Storage) {
+	createUser(t, s)
+	_, err := s.ReserveAttempt(t.Context(), storage.NewID(storage.PrefixUser), 10, now())
+	wantErr(t, err, storage.ErrNotFound, "ReserveAttempt of a missing user")
+	u := createUser(t, s)
+	_, err = s.ReserveAttempt(t.Context(), u.ID, 10, time.Time{})
+	wantErr(t, err, storage.ErrInvalid, "ReserveAttempt without a time")
+}
+
+func userReserveAttemptInTx(t *testing.T, s storage.Storage) {
+	u := createUser(t, s)
+	errRollback := errors.New("roll back")
+	err := s.InTx(t.Context(), func(tx storage.Tx) error {
+		n, err := tx.ReserveAttempt(t.Context(), u.ID, 10, now())
+		if err != nil {
+			return err
+		}
+		eq(t, "count in the transaction", n, 1)
+		return errRollback
+	})
+	wantErr(t, err, errRollback, "InTx")
+	eq(t, "FailedAttempts after rollback", failedAttempts(t, s, u.ID), 0)
+}
+
+// However many callers reserve at once, exactly max get a place.
+func userReserveAttemptConcurrent(t *testing.T, s storage.Storage) {
+	u := createUser(t, s)
+	const callers, limit = 30, 7
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	counts := map[int]bool{}
+	refused := 0
+	start := make(chan struct{})
+	for range callers {
+		wg.Go(func() {
+			<-start
+			n, err := s.ReserveAttempt(t.Context(), u.ID, limit, now())
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				if counts[n] {
+					t.Errorf("two callers got place %d", n)
+				}
+				counts[n] = true
+			case errors.Is(err, storage.ErrConflict):
+				refused++
+			default:
+				t.Errorf("ReserveAttempt: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	eq(t, "places given", len(counts), limit)
+	eq(t, "callers refused", refused, callers-limit)
+	eq(t, "FailedAttempts", failedAttempts(t, s, u.ID), limit)
 }

@@ -204,6 +204,32 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 	return err
 }
 
+// ReserveAttempt implements storage.Users in one UPDATE, whose WHERE is
+// evaluated again on the latest row when it had to wait for another
+// writer's (PostgreSQL under READ COMMITTED) or runs alone (SQLite): two
+// callers can never both take the last place.
+func (s *Store) ReserveAttempt(ctx context.Context, userID string, limit int, now time.Time) (int, error) {
+	if now.IsZero() {
+		return 0, fmt.Errorf("%w: an attempt needs the time it is made", storage.ErrInvalid)
+	}
+	var n int
+	err := s.queryRow(ctx, `UPDATE users SET failed_attempts = failed_attempts + 1
+		WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) AND ($3 < 1 OR failed_attempts < $3)
+		RETURNING failed_attempts`, []any{userID, s.t(now), limit}, &n)
+	if !errors.Is(err, storage.ErrNotFound) {
+		return n, err
+	}
+	// Nothing counted: tell a refusal from a missing user.
+	var exists int
+	if err := s.queryRow(ctx, `SELECT count(*) FROM users WHERE id = $1`, []any{userID}, &exists); err != nil {
+		return 0, err
+	}
+	if exists == 0 {
+		return 0, storage.ErrNotFound
+	}
+	return 0, fmt.Errorf("%w: the user is locked or has no attempt left", storage.ErrConflict)
+}
+
 // DeleteUser implements storage.Users. Sessions, addresses and refresh
 // tokens go with the user (ON DELETE CASCADE).
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
