@@ -168,7 +168,14 @@ func (h *Handler) passwordSubmit(w http.ResponseWriter, r *http.Request, s *stor
 	}
 	err := h.opts.Users.ChangePassword(r.Context(), u, r.PostFormValue("current"), r.PostFormValue("password"))
 	if errors.Is(err, users.ErrWrongPassword) {
-		if _, ferr := h.opts.Users.RecordFailedAttempt(r.Context(), u.ID); ferr != nil {
+		var locked *users.LockedError
+		switch ferr := h.opts.Users.CountFailedAttempt(r.Context(), u.ID); {
+		case errors.As(ferr, &locked):
+			if locked.JustLocked {
+				h.notifyLocked(r, u, locked.Until)
+			}
+			return failure(http.StatusForbidden, lockedMessage(locked.Until))
+		case ferr != nil:
 			return ferr
 		}
 		return h.accountAgain(w, r, s, u, http.StatusUnauthorized, t("account.wrong_password"))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/usher-id/usher/mail"
 	"github.com/usher-id/usher/storage"
+	"github.com/usher-id/usher/users"
 )
 
 // Where each purpose's code form and link live.
@@ -150,15 +151,17 @@ func (h *Handler) codeSubmit(w http.ResponseWriter, r *http.Request) error {
 		return h.answer(w, r, ch, f, f != nil || ch.FlowID == "")
 	}
 	if purpose == storage.ChallengeSignIn {
-		until, err := h.opts.Users.RecordFailedAttempt(ctx, ch.UserID)
-		if err != nil {
-			return err
-		}
-		if !until.IsZero() {
-			if u, err := h.opts.Store.GetUser(ctx, ch.UserID); err == nil {
-				h.notifyLocked(r, u, until)
+		var locked *users.LockedError
+		switch err := h.opts.Users.CountFailedAttempt(ctx, ch.UserID); {
+		case errors.As(err, &locked):
+			if locked.JustLocked {
+				if u, err := h.opts.Store.GetUser(ctx, ch.UserID); err == nil {
+					h.notifyLocked(r, u, locked.Until)
+				}
 			}
-			return failure(http.StatusForbidden, lockedMessage(until))
+			return failure(http.StatusForbidden, lockedMessage(locked.Until))
+		case err != nil:
+			return err
 		}
 	}
 	if tries >= wrongCodesPerEmail {

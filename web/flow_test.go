@@ -2,10 +2,12 @@ package web_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -276,5 +278,76 @@ func TestSignInStartsANewSession(t *testing.T) {
 	now := acActiveSessions(t, s, ada.ID)
 	if len(first) != 1 || len(now) != 1 || now[0] == first[0] {
 		t.Fatalf("sessions before %v and after %v signing in again", first, now)
+	}
+}
+
+// 99 wrong passwords for one account, sent at once from as many browsers:
+// no more than the lockout's ten are checked, every answer once the
+// account is locked is the same (the one that locked it too), the owner
+// gets one email, and then the right password is refused like the rest.
+func TestConcurrentGuessesStopAtTheLockout(t *testing.T) {
+	s := startSite(t)
+	acUser(t, s, "target@example.com")
+	const guesses = 99
+	browsers := make([]*browser, guesses)
+	for i := range browsers {
+		browsers[i] = s.browser(t)
+		browsers[i].get("/sign-in")
+		st, body := browsers[i].post("/sign-in", url.Values{"email": {"target@example.com"}})
+		browsers[i].want(200, st, body, `action="/sign-in/password"`)
+	}
+	type answer struct {
+		status int
+		alert  string
+	}
+	alert := regexp.MustCompile(`role="alert"[^>]*>([^<]*)<`)
+	answers := make([]answer, guesses)
+	var wg sync.WaitGroup
+	for i, b := range browsers {
+		csrf, flow := b.field(csrfField), b.field(flowField)
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, s.URL+"/sign-in/password",
+				strings.NewReader(url.Values{"csrf": {csrf}, "flow": {flow}, "password": {"wrong guess " + strconv.Itoa(i)}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := b.c.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			a := answer{status: resp.StatusCode}
+			if m := alert.FindSubmatch(body); m != nil {
+				a.alert = string(m[1])
+			}
+			answers[i] = a
+		})
+	}
+	wg.Wait()
+	checked, locked := 0, map[answer]int{}
+	for _, a := range answers {
+		switch a.status {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusForbidden:
+			locked[a]++
+		default:
+			t.Errorf("a guess answered %d %q", a.status, a.alert)
+		}
+	}
+	// Nine wrong passwords answer "wrong"; the tenth locks and answers as
+	// the locked account does.
+	if checked > 9 || len(locked) != 1 {
+		t.Fatalf("%d guesses answered as checked, locked answers %v: at most 9 and one kind", checked, locked)
+	}
+	last := s.browser(t)
+	last.get("/sign-in")
+	st, body := last.post("/sign-in/password", url.Values{"email": {"target@example.com"}, "password": {password}})
+	last.want(403, st, body, "locked")
+	if m := alert.FindStringSubmatch(body); m == nil || locked[answer{http.StatusForbidden, m[1]}] == 0 {
+		t.Fatalf("the right password's answer differs from the guesses' once locked: %s", body)
+	}
+	if n := len(s.acMails("target@example.com")); n != 1 {
+		t.Fatalf("%d emails to the owner, want 1 (the lock)", n)
 	}
 }

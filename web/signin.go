@@ -134,10 +134,17 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request, f *flow
 	var locked *users.LockedError
 	switch {
 	case errors.As(err, &locked):
+		// Every answer of a locked account is this one, the attempt that
+		// locked it included; only that attempt emails the owner.
+		if locked.JustLocked {
+			h.limited(ctx, ipKey, failuresPerIP)
+			if u, err := h.opts.Store.GetUserByEmail(ctx, f.Email); err == nil {
+				h.notifyLocked(r, u, locked.Until)
+			}
+		}
 		return failure(http.StatusForbidden, lockedMessage(locked.Until))
 	case errors.Is(err, users.ErrInvalidCredentials) || errors.Is(err, users.ErrBanned):
 		h.limited(ctx, ipKey, failuresPerIP)
-		h.tellIfJustLocked(r, f.Email)
 		h.render(w, r, http.StatusUnauthorized, "factors", &view{Title: t("signin.title"), Request: f.request(), Flow: f.ID,
 			Email: f.Email, Error: t("signin.failed")})
 		return nil
@@ -176,31 +183,37 @@ func (h *Handler) remember(w http.ResponseWriter, userID string) {
 	h.opts.Sessions.SetCookie(w, name, value, 365*24*time.Hour)
 }
 
-// tellIfJustLocked emails the owner of email when the failure just
-// counted locked the account. Authenticate answers a locked account with
-// a LockedError, so a plain refusal that leaves the account locked was
-// the one that locked it.
-func (h *Handler) tellIfJustLocked(r *http.Request, email string) {
-	u, err := h.opts.Store.GetUserByEmail(r.Context(), email)
-	if err != nil {
-		return
-	}
-	if until, locked, err := h.opts.Users.CheckLocked(r.Context(), u.ID); err == nil && locked {
-		h.notifyLocked(r, u, until)
-	}
-}
-
+// notifyLocked tells the owner their account was locked. It is sent once
+// per lock (by the attempt that locked it), and never held back by the
+// cap on other notices.
 func (h *Handler) notifyLocked(r *http.Request, u *storage.User, until time.Time) {
 	d := mail.Data{ResetURL: h.opts.Issuer + "/reset"}
 	if until.Before(users.LockedIndefinitely) {
 		d.LockedUntil = until
 	}
-	h.notify(r, u, mail.AccountLocked, d)
+	h.send(r, u, mail.AccountLocked, d)
 }
 
-// notify emails the user's primary address about their account. It is
-// news, not a step the user waits for, so a failure is only logged.
+// noticesPerHour caps the security notices (new sign-in) one account is
+// sent in an hour: a burst of sign-ins must not become a burst of emails.
+const noticesPerHour = 5
+
+// notify emails the user's primary address about their account, at most
+// noticesPerHour times an hour. It is news, not a step the user waits
+// for, so a failure is only logged.
 func (h *Handler) notify(r *http.Request, u *storage.User, kind mail.Kind, d mail.Data) {
+	n, err := h.opts.Store.HitRateLimit(r.Context(), "notices:"+u.ID, time.Hour, h.opts.Now())
+	if err != nil {
+		h.opts.Log.Error("rate limit", "err", err)
+	}
+	if n > noticesPerHour {
+		h.opts.Log.Info("notice email held back: too many this hour", "kind", string(kind), "user_id", u.ID)
+		return
+	}
+	h.send(r, u, kind, d)
+}
+
+func (h *Handler) send(r *http.Request, u *storage.User, kind mail.Kind, d mail.Data) {
 	d.To, d.Brand = u.PrimaryEmail().Email, h.mailBrand()
 	msg, err := mail.Render(kind, d)
 	if err == nil {

@@ -309,9 +309,17 @@ func TestLockoutAfterWrongPasswords(t *testing.T) {
 	}
 	b := s.browser(t)
 	b.get("/sign-in")
-	for range 10 {
-		b.post("/sign-in/password", url.Values{"email": {"locked@example.com"}, "password": {"wrong password"}})
+	for i := range 10 {
+		st, body := b.post("/sign-in/password", url.Values{"email": {"locked@example.com"}, "password": {"wrong password"}})
+		if i < 9 {
+			b.want(401, st, body, "do not match")
+		} else {
+			// The attempt that locks the account answers like every
+			// attempt after it.
+			b.want(403, st, body, "locked")
+		}
 	}
+	b.get("/sign-in")
 	st, body := b.post("/sign-in/password", url.Values{"email": {"locked@example.com"}, "password": {password}})
 	b.want(403, st, body, "locked")
 	// The owner was told once, when the tenth failure locked the account.
