@@ -64,7 +64,7 @@ type Options struct {
 
 	LoginTimeout      time.Duration // 30m: how long a user may take to sign in
 	CodeLifetime      time.Duration // 60s
-	RefreshReuseGrace time.Duration // 5s: concurrent refreshes of one token both succeed; negative for none
+	RefreshReuseGrace time.Duration // 5s: a rotated token presented again this soon gets the same successor; negative for none
 	ClientCacheTTL    time.Duration // 5s: how stale a replica's view of a client may be
 	// Failed client authentications and unknown refresh tokens allowed
 	// per client address (100) and per client (1000) in each window (5m).

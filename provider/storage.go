@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -201,14 +202,51 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 	return s.newAccessToken(ctx, s.p.opts.Store, tc)
 }
 
-// errRefreshReused marks a rotated refresh token presented again.
-var errRefreshReused = errors.New("refresh token reused")
+// Errors of a refresh whose token was rotated already, decided inside the
+// transaction and answered after it.
+var (
+	errRefreshReused  = errors.New("refresh token reused")   // past the grace window: revoke the family
+	errRefreshRevoked = errors.New("refresh token revoked")  // the family is gone already
+	errRefreshMovedOn = errors.New("refresh chain moved on") // inside the grace window, but the successor was used
+	errRefreshScopes  = errors.New("refresh retry widens scopes")
+)
+
+// successorLabel separates the successor key from the provider's other
+// uses of its MAC key.
+const successorLabel = "usher refresh token successor v1"
+
+// successorOf is the refresh token that replaces token when it is rotated.
+//
+// It is derived, not random, so that a second use of a token inside the
+// grace window (a client retrying after its reply was lost, or several
+// tabs refreshing at once) can be handed the same successor instead of a
+// second one: however many requests race, one token has one successor and
+// the family stays one chain. Refresh tokens are stored only as hashes, so
+// the successor must be reproducible without keeping it. A keyed hash of
+// the presented token does that with no new state: only whoever holds the
+// presented token (and the server, with the key) can compute it, every
+// replica computes the same value, and nothing readable is added to the
+// database. (Sealing the successor into the rotated row would need a
+// schema change and a decryption on every retry, for the same result.)
+// The key is a subkey of the provider's instance MAC key
+// (provider.mac_key, from keys.Manager.Secret, so every replica has it),
+// separated by a label so its outputs never collide with the MAC's other
+// uses.
+func (s *opStorage) successorOf(token string) string {
+	k := hmac.New(sha256.New, s.p.macKey)
+	k.Write([]byte(successorLabel))
+	m := hmac.New(sha256.New, k.Sum(nil))
+	m.Write([]byte(token))
+	return "urt_" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
 
 // CreateAccessAndRefreshTokens issues an access token and a refresh token.
 // A rotation marks the presented token used in the same transaction that
-// creates its successor, so of two concurrent refreshes one rotates and the
-// other is either inside the grace window (it gets its own successor) or
-// treated as reuse, which revokes the whole family.
+// creates its successor, so of any number of concurrent refreshes one
+// rotates. The others, and any retry inside the grace window, get that
+// same successor (see successorOf) with a fresh access token, as long as
+// the successor has not been used itself; past the window a reuse revokes
+// the whole family.
 func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
 	tc, err := s.contextOf(ctx, req)
 	if err != nil {
@@ -220,6 +258,9 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	}
 	now := s.now()
 	token := randomToken("urt_")
+	if current != "" {
+		token = s.successorOf(current)
+	}
 	next := &storage.RefreshToken{
 		ID: storage.NewID(storage.PrefixRefreshToken), TokenHash: hashToken(token),
 		ClientID: tc.clientID, UserID: tc.userID, SessionID: tc.sessionID,
@@ -246,10 +287,14 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 			}
 			err = tx.MarkRefreshTokenRotated(ctx, old.ID, next.ID, now)
 			if errors.Is(err, storage.ErrConflict) {
-				if !old.RevokedAt.IsZero() || now.Sub(old.RotatedAt) > s.p.opts.RefreshReuseGrace {
-					return errRefreshReused
+				// Rotated (or revoked) by another request: hand out the
+				// successor it created, issuing no new refresh token.
+				if err := s.sameSuccessor(ctx, tx, current, token, tc.scopes, now); err != nil {
+					return err
 				}
-				err = nil // a concurrent refresh inside the grace window
+				tc.familyID = old.FamilyID
+				atID, atExp, err = s.newAccessToken(ctx, tx, tc)
+				return err
 			}
 			if err != nil {
 				return err
@@ -263,14 +308,65 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		atID, atExp, err = s.newAccessToken(ctx, tx, tc)
 		return err
 	})
-	if errors.Is(err, errRefreshReused) {
+	switch {
+	case errors.Is(err, errRefreshReused):
 		s.revokeFamily(ctx, req.(*refreshRequest).t, "refresh token reused: revoked its whole family")
 		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used")
-	}
-	if err != nil {
+	case errors.Is(err, errRefreshRevoked):
+		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token was revoked")
+	case errors.Is(err, errRefreshMovedOn):
+		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used, and so was its successor")
+	case errors.Is(err, errRefreshScopes):
+		return "", "", time.Time{}, oidc.ErrInvalidScope().WithDescription("a repeated refresh may not ask for more scopes than the first")
+	case err != nil:
 		return "", "", time.Time{}, err
 	}
 	return atID, token, atExp, nil
+}
+
+// sameSuccessor decides, inside the transaction, whether a refresh token
+// that is already rotated may be answered with its successor (whose value
+// is successor): only inside the grace window, only while the successor
+// is unused and live, and only for scopes the successor carries. Anything
+// else is refused without a new refresh token, so one token never gets two
+// usable successors.
+func (s *opStorage) sameSuccessor(ctx context.Context, tx storage.RefreshTokens, current, successor string, scopes []string, now time.Time) error {
+	// Read again: what the caller read may predate the rotation that beat
+	// it, depending on the backend's isolation.
+	old, err := tx.GetRefreshTokenByHash(ctx, hashToken(current))
+	if err != nil {
+		return err
+	}
+	switch {
+	case !old.RevokedAt.IsZero():
+		return errRefreshRevoked
+	case old.RotatedAt.IsZero() || now.Sub(old.RotatedAt) > s.p.opts.RefreshReuseGrace:
+		return errRefreshReused
+	}
+	next, err := tx.GetRefreshTokenByHash(ctx, hashToken(successor))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		// Rotated to a token that is not this one's derived successor
+		// (by a version that drew successors at random): nothing to
+		// hand out again.
+		return errRefreshMovedOn
+	case err != nil:
+		return err
+	case next.ID != old.ReplacedBy || next.FamilyID != old.FamilyID:
+		return errRefreshMovedOn
+	case !next.RevokedAt.IsZero():
+		return errRefreshRevoked
+	case !next.RotatedAt.IsZero() || !now.Before(next.ExpiresAt):
+		// The chain went on from the successor: whoever still presents
+		// its predecessor is not the client that holds the chain.
+		return errRefreshMovedOn
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(next.Scopes, sc) {
+			return errRefreshScopes
+		}
+	}
+	return nil
 }
 
 func minTime(a, b time.Time) time.Time {
