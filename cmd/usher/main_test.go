@@ -32,7 +32,9 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	stopOPPlan() // the usher serve the OpenID conformance tests share
+	os.Exit(code)
 }
 
 // syncBuffer is a bytes.Buffer safe for a server goroutine to write while
