@@ -1,6 +1,7 @@
 package usher_test
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
@@ -39,24 +40,8 @@ var allowed = map[string][]string{
 // packages never reach for the wiring or for each other sideways.
 func TestImportRules(t *testing.T) {
 	for pkg, ok := range allowed {
-		files, err := filepath.Glob(filepath.Join(pkg, "*.go"))
-		if err != nil || len(files) == 0 {
-			t.Errorf("%s: no Go files (%v)", pkg, err)
-			continue
-		}
-		for _, f := range files {
-			if strings.HasSuffix(f, "_test.go") {
-				continue
-			}
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			parsed, err := parser.ParseFile(token.NewFileSet(), f, src, parser.ImportsOnly)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, imp := range parsed.Imports {
+		for _, f := range sourceFiles(t, pkg) {
+			for _, imp := range f.imports {
 				path, _ := strconv.Unquote(imp.Path.Value)
 				own, isOwn := strings.CutPrefix(path, module)
 				if !isOwn {
@@ -67,7 +52,7 @@ func TestImportRules(t *testing.T) {
 					permitted = permitted || own == a
 				}
 				if !permitted {
-					t.Errorf("%s imports %s, which DESIGN.md does not allow", f, own)
+					t.Errorf("%s imports %s, which DESIGN.md does not allow", f.name, own)
 				}
 			}
 		}
@@ -80,36 +65,52 @@ func TestImportRules(t *testing.T) {
 // forms (RFC 6749), so what is checked is the provider never drawing HTML,
 // never setting or reading a cookie itself, and never importing the pages.
 func TestProviderSpeaksOnlyProtocol(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("provider", "*.go"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no provider files: %v", err)
-	}
 	forbiddenImports := []string{"html/template", "text/template", module + "web"}
 	forbiddenCode := []string{"text/html", "http.SetCookie", "http.Cookie{", ".Cookie(", "<form", "<html", "CSRF"}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		parsed, err := parser.ParseFile(token.NewFileSet(), f, src, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range parsed.Imports {
+	for _, f := range sourceFiles(t, "provider") {
+		for _, imp := range f.imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
 			for _, bad := range forbiddenImports {
 				if path == bad {
-					t.Errorf("%s imports %s: the provider draws no pages", f, path)
+					t.Errorf("%s imports %s: the provider draws no pages", f.name, path)
 				}
 			}
 		}
 		for _, bad := range forbiddenCode {
-			if strings.Contains(string(src), bad) {
-				t.Errorf("%s contains %q: pages, forms and cookies belong to packages web and session", f, bad)
+			if strings.Contains(f.src, bad) {
+				t.Errorf("%s contains %q: pages, forms and cookies belong to packages web and session", f.name, bad)
 			}
 		}
 	}
+}
+
+type sourceFile struct {
+	name, src string
+	imports   []*ast.ImportSpec
+}
+
+// sourceFiles reads the non-test Go files of pkg with their imports.
+func sourceFiles(t *testing.T, pkg string) []sourceFile {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(pkg, "*.go"))
+	if err != nil || len(names) == 0 {
+		t.Errorf("%s: no Go files (%v)", pkg, err)
+		return nil
+	}
+	var out []sourceFile
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := parser.ParseFile(token.NewFileSet(), name, src, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, sourceFile{name: name, src: string(src), imports: parsed.Imports})
+	}
+	return out
 }

@@ -233,7 +233,9 @@ func TestPrivateKeyJWTClientCredentials(t *testing.T) {
 // Failed sign-ins are limited per network address, across accounts.
 func TestSignInFailuresLimitedPerAddress(t *testing.T) {
 	u := startUsher(t, nil)
-	for i := range 5 {
+	// Six accounts, so that none reaches its own lockout (ten failures)
+	// before the address reaches its limit.
+	for i := range 6 {
 		u.newUser(t, fmt.Sprintf("user%d@example.com", i))
 	}
 	f := newFlow(t, u, false)
@@ -245,7 +247,7 @@ func TestSignInFailuresLimitedPerAddress(t *testing.T) {
 		}
 		page, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		resp, _ = f.b.SignIn(page, fmt.Sprintf("user%d@example.com", i%5), "wrong password")
+		resp, _ = f.b.SignIn(page, fmt.Sprintf("user%d@example.com", i%6), "wrong password")
 		status = resp.StatusCode
 		if i < 50 && status != http.StatusUnauthorized {
 			t.Fatalf("failed sign-in %d: %d, want 401", i+1, status)

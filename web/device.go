@@ -61,6 +61,18 @@ func (h *Handler) account(ctx context.Context, s *storage.Session) string {
 	return t("device.your_account")
 }
 
+// findDevice looks up the code the page was given; when it cannot be
+// answered, it shows the code form again with why and returns nil.
+func (h *Handler) findDevice(w http.ResponseWriter, r *http.Request, s *storage.Session, v *view) (*provider.DeviceRequest, error) {
+	d, err := h.opts.Provider.FindDevice(r.Context(), v.UserCode, h.deviceGuessKeys(r, s)...)
+	if pe := deviceError(err); pe != nil {
+		v.Error = pe.Message
+		h.render(w, r, pe.Status, "device", v)
+		return nil, nil
+	}
+	return d, err
+}
+
 // devicePage shows the code form, or, for a signed-in user who brought a
 // code, asks whether to allow the device.
 func (h *Handler) devicePage(w http.ResponseWriter, r *http.Request) error {
@@ -71,13 +83,8 @@ func (h *Handler) devicePage(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusOK, "device", v)
 		return nil
 	}
-	d, err := h.opts.Provider.FindDevice(ctx, v.UserCode, h.deviceGuessKeys(r, s)...)
-	if pe := deviceError(err); pe != nil {
-		v.Error = pe.Message
-		h.render(w, r, pe.Status, "device", v)
-		return nil
-	}
-	if err != nil {
+	d, err := h.findDevice(w, r, s, v)
+	if d == nil || err != nil {
 		return err
 	}
 	if s == nil {
@@ -108,13 +115,8 @@ func (h *Handler) deviceSubmit(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusUnauthorized, "device", v)
 		return nil
 	}
-	d, err := h.opts.Provider.FindDevice(ctx, v.UserCode, h.deviceGuessKeys(r, s)...)
-	if pe := deviceError(err); pe != nil {
-		v.Error = pe.Message
-		h.render(w, r, pe.Status, "device", v)
-		return nil
-	}
-	if err != nil {
+	d, err := h.findDevice(w, r, s, v)
+	if d == nil || err != nil {
 		return err
 	}
 	switch action {
