@@ -112,6 +112,8 @@ type Provider struct {
 	clientFacts clientFacts
 	keySets     *clientKeySets
 	templates   templateCache
+	failures    failureMemo      // recent failure counts, to spare reads
+	tokenKeys   *accessTokenKeys // verifies Usher's own JWT access tokens
 }
 
 type cachedClient struct {
@@ -172,10 +174,11 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	// at userinfo and introspection) with RS256, ES256 and PS256 only;
 	// Usher may sign with EdDSA too.
 	algs := opts.Keys.Algorithms()
+	p.tokenKeys = newAccessTokenKeys(opts.Keys, opts.Now)
 	options = append(options,
 		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
 		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(algs...)),
-		op.WithAccessTokenKeySet(newAccessTokenKeys(opts.Keys, opts.Now)))
+		op.WithAccessTokenKeySet(p.tokenKeys))
 	p.op, err = op.NewProvider(cfg, &opStorage{p: p}, op.StaticIssuer(opts.Issuer), options...)
 	if err != nil {
 		return nil, fmt.Errorf("provider: %w", err)

@@ -29,7 +29,7 @@ func (p *Provider) routes(mux *http.ServeMux, discovery *discovery) {
 	mux.Handle(p.op.AuthorizationEndpoint().Relative()+"/callback", pageProtection(p.requireBrowser(p.op)))
 	mux.Handle(p.op.TokenEndpoint().Relative(), noStore(interceptor.Handler(p.clientGuard(atToken, p.tokenEndpoint(p.op)))))
 	mux.Handle(p.op.UserinfoEndpoint().Relative(), noStore(userinfoGuard(bearerChallenge(p.op))))
-	mux.Handle(p.op.IntrospectionEndpoint().Relative(), noStore(interceptor.Handler(p.clientGuard(atIntrospection, secretPostAsBasic(keepVerifiedPayload(p.op))))))
+	mux.Handle(p.op.IntrospectionEndpoint().Relative(), noStore(interceptor.Handler(p.clientGuard(atIntrospection, p.introspection(secretPostAsBasic(keepVerifiedPayload(p.op)))))))
 	mux.Handle(p.op.EndSessionEndpoint().Relative(), formGuard(p.op))
 	mux.Handle(p.op.RevocationEndpoint().Relative(), noStore(interceptor.Handler(p.clientGuard(atRevocation, keepRevocation(p.op)))))
 	mux.Handle("POST /v1/tokens/{template}", cors.New(*p.corsOptions()).Handler(mintGuard(interceptor.HandlerFunc(p.mintEndpoint))))

@@ -663,8 +663,8 @@ func (s *opStorage) introspectClientToken(ctx context.Context, resp *oidc.Intros
 	if !ok || h.payload == nil {
 		return inactive
 	}
-	var c oidc.AccessTokenClaims
-	if err := json.Unmarshal(h.payload, &c); err != nil || c.JWTID != tokenID {
+	c, err := h.accessTokenClaims()
+	if err != nil || c.JWTID != tokenID {
 		return inactive
 	}
 	switch _, err := s.p.opts.Store.GetAccessToken(ctx, tokenID); {

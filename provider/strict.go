@@ -79,8 +79,13 @@ const (
 )
 
 // tokenFailures is what one request records for clientGuard: set when
-// the storage met a refresh token it does not know.
-type tokenFailures struct{ unknownRefresh bool }
+// the storage met a refresh token it does not know. It also hands the
+// client clientGuard authenticated to the handler behind, which need not
+// authenticate it again.
+type tokenFailures struct {
+	unknownRefresh bool
+	client         *client
+}
 
 type tokenFailuresKey struct{}
 
@@ -135,10 +140,12 @@ func (p *Provider) clientGuard(kind clientEndpoint, next http.Handler) http.Hand
 			// The library looks the code or refresh token up (and
 			// claims the code) before it checks the client; checking
 			// here first leaves them alone when the client is wrong.
-			if _, err := p.authenticateClient(r); err != nil {
+			c, err := p.authenticateClient(r)
+			if err != nil {
 				op.RequestError(cw, r, asOIDCError(err), nil)
 				break
 			}
+			failures.client = c
 			next.ServeHTTP(cw, r)
 		default:
 			next.ServeHTTP(cw, r)
@@ -212,7 +219,8 @@ func (p *Provider) failureKeys(ctx context.Context, r *http.Request) []string {
 
 // failuresBlocked reports whether any key has used up its failures. A
 // storage error counts as blocked, as for the other limits: the limit is
-// not silently lifted while the database is unwell.
+// not silently lifted while the database is unwell. Counts this replica
+// saw within the last second spare the reads (see failureMemo).
 func (p *Provider) failuresBlocked(ctx context.Context, keys []string) bool {
 	now := p.opts.Now()
 	for _, k := range keys {
@@ -220,11 +228,15 @@ func (p *Provider) failuresBlocked(ctx context.Context, keys []string) bool {
 		if strings.HasPrefix(k, "token-failures-client:") {
 			limit = p.opts.TokenFailuresPerClient
 		}
+		if p.failures.quiet(k, limit, now) {
+			continue // read within the last second, far below its limit
+		}
 		n, err := p.opts.Store.RateLimitCount(ctx, k, p.opts.TokenFailureWindow, now)
 		if err != nil {
 			p.opts.Log.Error("reading the failed client request count", "err", err)
 			return true
 		}
+		p.failures.note(k, n, now)
 		if n >= limit {
 			return true
 		}
@@ -235,9 +247,12 @@ func (p *Provider) failuresBlocked(ctx context.Context, keys []string) bool {
 func (p *Provider) countFailure(ctx context.Context, keys []string) {
 	now := p.opts.Now()
 	for _, k := range keys {
-		if _, err := p.opts.Store.HitRateLimit(context.WithoutCancel(ctx), k, p.opts.TokenFailureWindow, now); err != nil {
+		n, err := p.opts.Store.HitRateLimit(context.WithoutCancel(ctx), k, p.opts.TokenFailureWindow, now)
+		if err != nil {
 			p.opts.Log.Error("counting a failed client request", "err", err)
+			continue
 		}
+		p.failures.note(k, n, now)
 	}
 }
 

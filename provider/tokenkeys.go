@@ -3,12 +3,14 @@ package provider
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/usher-id/usher/keys"
 )
@@ -36,9 +38,12 @@ type accessTokenKeys struct {
 }
 
 type verifiedToken struct {
-	kid     string
-	payload []byte
-	until   time.Time
+	kid, alg string
+	payload  []byte
+	until    time.Time
+	// claims are the payload parsed, when introspection parsed it (see
+	// verifyAccessToken); shared, never modified.
+	claims *oidc.AccessTokenClaims
 }
 
 var errUnknownKey = errors.New("the token is not signed by a published key")
@@ -73,22 +78,40 @@ func (a *accessTokenKeys) VerifySignature(ctx context.Context, jws *jose.JSONWeb
 	v, ok := a.verified[sum]
 	a.mu.Unlock()
 	if ok && v.kid == h.KeyID && now.Before(v.until) {
-		keepPayload(ctx, v.payload)
+		keepPayload(ctx, v.payload, h.KeyID, h.Algorithm)
 		return v.payload, nil
 	}
 	payload, err := jws.Verify(key.Key)
 	if err != nil {
 		return nil, err
 	}
-	a.remember(sum, verifiedToken{kid: h.KeyID, payload: payload, until: now.Add(verifiedTTL)}, now)
-	keepPayload(ctx, payload)
+	a.remember(sum, verifiedToken{kid: h.KeyID, alg: h.Algorithm, payload: payload, until: now.Add(verifiedTTL)}, now)
+	keepPayload(ctx, payload, h.KeyID, h.Algorithm)
 	return payload, nil
 }
 
 // verifiedPayload carries, within one request, the payload of the token
 // the library just verified: introspection of a token that has no record
-// answers from its signed claims.
-type verifiedPayload struct{ payload []byte }
+// answers from its signed claims. claims is the payload already parsed,
+// when the introspection fast path has it; kid and alg name the key that
+// signed it.
+type verifiedPayload struct {
+	payload  []byte
+	claims   *oidc.AccessTokenClaims
+	kid, alg string
+}
+
+// accessTokenClaims are the verified payload's claims.
+func (h *verifiedPayload) accessTokenClaims() (*oidc.AccessTokenClaims, error) {
+	if h.claims != nil {
+		return h.claims, nil
+	}
+	c := new(oidc.AccessTokenClaims)
+	if err := json.Unmarshal(h.payload, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
 type verifiedPayloadKey struct{}
 
@@ -97,9 +120,9 @@ func withVerifiedPayload(ctx context.Context) (context.Context, *verifiedPayload
 	return context.WithValue(ctx, verifiedPayloadKey{}, h), h
 }
 
-func keepPayload(ctx context.Context, payload []byte) {
+func keepPayload(ctx context.Context, payload []byte, kid, alg string) {
 	if h, ok := ctx.Value(verifiedPayloadKey{}).(*verifiedPayload); ok {
-		h.payload = payload
+		h.payload, h.kid, h.alg = payload, kid, alg
 	}
 }
 
