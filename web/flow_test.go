@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -349,5 +350,24 @@ func TestConcurrentGuessesStopAtTheLockout(t *testing.T) {
 	}
 	if n := len(s.acMails("target@example.com")); n != 1 {
 		t.Fatalf("%d emails to the owner, want 1 (the lock)", n)
+	}
+}
+
+// A burst of sign-ins from new browsers sends the owner a bounded number
+// of new-sign-in notices, not one each.
+func TestNewSignInNoticesAreCapped(t *testing.T) {
+	s := startSite(t)
+	acUser(t, s, "busy@example.com")
+	for range 8 {
+		acSignIn(t, s, "busy@example.com", password) // each a browser Usher has not seen
+	}
+	if n := len(s.acMails("busy@example.com")); n != 5 {
+		t.Fatalf("%d new-sign-in emails after 8 sign-ins from new browsers, want 5 (the hourly cap)", n)
+	}
+	// The cap is per hour.
+	s.Clock.Advance(61 * time.Minute)
+	acSignIn(t, s, "busy@example.com", password)
+	if n := len(s.acMails("busy@example.com")); n != 6 {
+		t.Fatalf("%d emails an hour later, want 6", n)
 	}
 }

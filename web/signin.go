@@ -151,15 +151,20 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request, f *flow
 	case err != nil:
 		return err
 	}
-	if primary := u.PrimaryEmail(); primary.Verified && !h.seenBefore(r, u.ID) {
-		// A password used from a browser this account has not signed in
-		// from before: the owner hears of it, in case it was not them.
+	// A password used from a browser this account has not signed in from
+	// before: the owner hears of it, in case it was not them, once the
+	// flow has moved on (of two racing posts, only the one that moved it).
+	newBrowser := u.PrimaryEmail().Verified && !h.seenBefore(r, u.ID)
+	h.opts.Sessions.BrowserID(w, r)
+	if err := h.authenticated(w, r, f, u, factorPassword, []string{"pwd"}); err != nil {
+		return err
+	}
+	if newBrowser {
 		// mail.Data has no place of its own: the address carries it.
 		h.notify(r, u, mail.NewSignIn, mail.Data{UserAgent: describeDevice(r.UserAgent()), IPAddress: h.placed(h.opts.Sessions.ClientIP(r)),
 			When: h.opts.Now(), ResetURL: h.opts.Issuer + "/reset"})
 	}
-	h.opts.Sessions.BrowserID(w, r)
-	return h.authenticated(w, r, f, u, factorPassword, []string{"pwd"})
+	return nil
 }
 
 // A browser remembers each account that signed in on it with a cookie only
