@@ -22,7 +22,8 @@ func (p *Provider) routes(mux *http.ServeMux, discovery *discovery) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery(discovery))
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", p.serveDiscovery(discovery))
 	mux.HandleFunc("GET /keys", p.opts.Keys.ServeJWKS)
-	mux.Handle("GET "+loginPath, interceptor.HandlerFunc(p.authorizeContinue))
+	// The session is read once, for the provider's check and the flow's.
+	mux.Handle("GET "+loginPath, interceptor.Handler(p.opts.Sessions.Middleware(http.HandlerFunc(p.authorizeContinue))))
 	p.deviceRoutes(mux, interceptor)
 
 	mux.Handle(p.op.AuthorizationEndpoint().Relative(), pageProtection(p.authorizeGuard(p.bindBrowser(p.op))))

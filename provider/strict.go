@@ -132,7 +132,7 @@ func (p *Provider) clientGuard(kind clientEndpoint, next http.Handler) http.Hand
 		}
 		failures := &tokenFailures{}
 		r = r.WithContext(context.WithValue(ctx, tokenFailuresKey{}, failures))
-		cw := &challengeBasic{ResponseWriter: w, basic: hasBasic(r)}
+		cw := &challengeBasic{statusWriter: statusWriter{ResponseWriter: w}, basic: hasBasic(r)}
 		grant := r.PostForm.Get("grant_type")
 		switch {
 		case kind == atToken && (grant == string(oidc.GrantTypeCode) || grant == string(oidc.GrantTypeRefreshToken)),
@@ -165,29 +165,16 @@ func hasBasic(r *http.Request) bool {
 // client that tried HTTP Basic is refused with 401, and remembers the
 // status.
 type challengeBasic struct {
-	http.ResponseWriter
-	basic  bool
-	status int
+	statusWriter
+	basic bool
 }
 
 func (c *challengeBasic) WriteHeader(status int) {
-	if c.status == 0 {
-		c.status = status
-	}
 	if status == http.StatusUnauthorized && c.basic && c.Header().Get("WWW-Authenticate") == "" {
 		c.Header().Set("WWW-Authenticate", `Basic realm="usher", charset="UTF-8"`)
 	}
-	c.ResponseWriter.WriteHeader(status)
+	c.statusWriter.WriteHeader(status)
 }
-
-func (c *challengeBasic) Write(b []byte) (int, error) {
-	if c.status == 0 {
-		c.WriteHeader(http.StatusOK)
-	}
-	return c.ResponseWriter.Write(b)
-}
-
-func (c *challengeBasic) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // addressKey is the rate-limit key of the request's client address: its
 // /64 for IPv6.

@@ -93,12 +93,6 @@ func New(opts Options) (*Manager, error) {
 	return &Manager{opts: opts, secure: u.Scheme == "https", origin: u.Scheme + "://" + u.Host}, nil
 }
 
-// Secure reports whether cookies are marked Secure (and __Host-).
-func (m *Manager) Secure() bool { return m.secure }
-
-// Now is the manager's clock.
-func (m *Manager) Now() time.Time { return m.opts.Now() }
-
 // ---- cookies ----
 
 // Base names of Usher's cookies. On an https issuer every cookie carries
@@ -294,15 +288,6 @@ func (m *Manager) Use(r *http.Request) *storage.Session {
 		}
 	}
 	return s
-}
-
-// Touch records activity of session s (an application was signed in with
-// it), as Use does for the pages.
-func (m *Manager) Touch(ctx context.Context, s *storage.Session) {
-	now := m.opts.Now().UTC()
-	if err := m.opts.Store.TouchSession(ctx, s.ID, now, s.ExpiresAt); err != nil {
-		m.opts.Log.Warn("touch session", "session_id", s.ID, "err", err)
-	}
 }
 
 // Live reports whether s may still be used: not revoked, before its

@@ -113,21 +113,9 @@ func (b *browser) acNoFollow(method, path string, form url.Values) (*http.Respon
 	b.t.Helper()
 	var body io.Reader
 	if form != nil {
-		if m := csrfField.FindStringSubmatch(b.last); m != nil && !form.Has("csrf") {
-			form.Set("csrf", m[1])
-		}
-		if m := flowField.FindStringSubmatch(b.last); m != nil && !form.Has("flow") {
-			form.Set("flow", m[1])
-		}
-		if (path == "/sign-in/password" || path == "/sign-in/email") && form.Get("email") != "" && !strings.Contains(b.last, `action="/sign-in/password"`) {
-			// As post does: the address step first.
-			last, lastURL := b.last, b.url
-			b.post("/sign-in", url.Values{"email": {form.Get("email")}, "flow": {form.Get("flow")}})
-			if m := flowField.FindStringSubmatch(b.last); m != nil {
-				form.Set("flow", m[1])
-			}
-			b.last, b.url = last, lastURL
-		}
+		last, lastURL := b.last, b.url
+		b.fill(path, form)
+		b.last, b.url = last, lastURL
 		body = strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequest(method, b.base+path, body)

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/usher-id/usher/mail"
+	"github.com/usher-id/usher/session"
 	"github.com/usher-id/usher/storage"
 	"github.com/usher-id/usher/users"
 )
@@ -52,7 +53,7 @@ func purposeOf(path string) string {
 func (h *Handler) issue(w http.ResponseWriter, r *http.Request, u *storage.User, addr storage.EmailAddress, purpose, flowID string) (*storage.EmailChallenge, error) {
 	ctx := r.Context()
 	now := h.opts.Now().UTC()
-	code, token := newCode(), randomString(32)
+	code, token := newCode(), session.Random(32)
 	ch := &storage.EmailChallenge{
 		ID: storage.NewID(storage.PrefixChallenge), Purpose: purpose, UserID: u.ID, EmailID: addr.ID, Email: addr.Email,
 		LinkHash: linkHash(token), FlowID: flowID, BrowserHash: h.opts.Sessions.BrowserHash(w, r),

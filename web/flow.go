@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -375,9 +374,4 @@ func (h *Handler) consentNeeded(r *http.Request, f *flow) (bool, error) {
 		return false, nil
 	}
 	return h.opts.Provider.NeedsConsent(r.Context(), f.req, f.UserID)
-}
-
-// flowUser is the user a flow's first factor proved.
-func (h *Handler) flowUser(ctx context.Context, f *flow) (*storage.User, error) {
-	return h.opts.Store.GetUser(ctx, f.UserID)
 }

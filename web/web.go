@@ -13,7 +13,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -288,11 +287,6 @@ func (h *Handler) addressKey(r *http.Request) string {
 	return session.AddressKey(h.opts.Sessions.ClientIP(r))
 }
 
-func randomString(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
 
 // codeHash keys the code with the challenge it belongs to, so a code is
 // worth nothing for any other challenge.

@@ -93,18 +93,14 @@ func (b *browser) get(path string) (int, string) {
 	return b.do(req)
 }
 
-// post submits a form with the CSRF token and the sign-in flow of the
-// last page. A person reaches the password and emailed-code forms through
-// the address step: when a test posts straight to them with an address
-// and no flow, post takes that step first, as the person would have.
-func (b *browser) post(path string, form url.Values) (int, string) {
+// fill gives form the CSRF token and the sign-in flow of the last page. A
+// person reaches the password and emailed-code forms through the address
+// step: when a test posts straight to them with an address, fill takes
+// that step first, as the person would have, and the last page is then
+// the one it led to. It returns false, with the answer, when that step
+// failed.
+func (b *browser) fill(path string, form url.Values) (int, string, bool) {
 	b.t.Helper()
-	if m := csrfField.FindStringSubmatch(b.last); m != nil && !form.Has("csrf") {
-		form.Set("csrf", m[1])
-	}
-	if m := flowField.FindStringSubmatch(b.last); m != nil && !form.Has("flow") {
-		form.Set("flow", m[1])
-	}
 	if (path == "/sign-in/password" || path == "/sign-in/email") && form.Get("email") != "" && !strings.Contains(b.last, `action="/sign-in/password"`) {
 		identify := url.Values{"email": {form.Get("email")}}
 		for _, k := range []string{"next", "flow"} {
@@ -113,10 +109,24 @@ func (b *browser) post(path string, form url.Values) (int, string) {
 			}
 		}
 		if st, body := b.post("/sign-in", identify); st != http.StatusOK {
-			return st, body
+			return st, body, false
 		}
 		form.Del("flow")
-		return b.post(path, form)
+	}
+	if m := csrfField.FindStringSubmatch(b.last); m != nil && !form.Has("csrf") {
+		form.Set("csrf", m[1])
+	}
+	if m := flowField.FindStringSubmatch(b.last); m != nil && !form.Has("flow") {
+		form.Set("flow", m[1])
+	}
+	return 0, "", true
+}
+
+// post submits a form, filled in by fill.
+func (b *browser) post(path string, form url.Values) (int, string) {
+	b.t.Helper()
+	if st, body, ok := b.fill(path, form); !ok {
+		return st, body
 	}
 	if !strings.HasPrefix(path, "http") {
 		path = b.base + path
