@@ -287,7 +287,6 @@ func (h *Handler) addressKey(r *http.Request) string {
 	return session.AddressKey(h.opts.Sessions.ClientIP(r))
 }
 
-
 // codeHash keys the code with the challenge it belongs to, so a code is
 // worth nothing for any other challenge.
 func (h *Handler) codeHash(challengeID, code string) []byte {
