@@ -113,9 +113,13 @@ func (b *browser) acNoFollow(method, path string, form url.Values) (*http.Respon
 	b.t.Helper()
 	var body io.Reader
 	if form != nil {
-		last, lastURL := b.last, b.url
-		b.fill(path, form)
-		b.last, b.url = last, lastURL
+		if b.skipsAddressStep(path, form) {
+			last, lastURL := b.last, b.url
+			b.fill(path, form)
+			b.last, b.url = last, lastURL
+		} else {
+			b.fill(path, form) // reads the last page only: safe from parallel requests
+		}
 		body = strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequest(method, b.base+path, body)

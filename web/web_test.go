@@ -101,7 +101,7 @@ func (b *browser) get(path string) (int, string) {
 // failed.
 func (b *browser) fill(path string, form url.Values) (int, string, bool) {
 	b.t.Helper()
-	if (path == "/sign-in/password" || path == "/sign-in/email") && form.Get("email") != "" && !strings.Contains(b.last, `action="/sign-in/password"`) {
+	if b.skipsAddressStep(path, form) {
 		identify := url.Values{"email": {form.Get("email")}}
 		for _, k := range []string{"next", "flow"} {
 			if form.Has(k) {
@@ -120,6 +120,14 @@ func (b *browser) fill(path string, form url.Values) (int, string, bool) {
 		form.Set("flow", m[1])
 	}
 	return 0, "", true
+}
+
+// skipsAddressStep reports whether form posts a password or asks for a
+// code with an address, from a page that is not the one after the
+// address step.
+func (b *browser) skipsAddressStep(path string, form url.Values) bool {
+	return (path == "/sign-in/password" || path == "/sign-in/email") && form.Get("email") != "" &&
+		!strings.Contains(b.last, `action="/sign-in/password"`)
 }
 
 // post submits a form, filled in by fill.
